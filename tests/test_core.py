@@ -1,0 +1,257 @@
+"""Behaviour of the Zoo-Tuning core: layers, zooify, merge, gate read-out."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from zoo_rl.core import (
+    CONV_STRATEGIES,
+    LINEAR_STRATEGIES,
+    ZooConv2d,
+    ZooLinear,
+    freeze_gates,
+    gate_coefficients,
+    merge,
+    zoo_layers,
+    zooify,
+)
+
+
+def nature_cnn() -> nn.Module:
+    """NatureCNN's shape (SB3's feature extractor), built here to keep the core tests RL-free."""
+    return nn.Sequential(
+        nn.Conv2d(4, 32, 8, stride=4), nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(3136, 512), nn.ReLU(),
+    )  # fmt: skip
+
+
+class TinyResBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.shortcut = nn.Conv2d(3, 8, 1, bias=False)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+        return self.head(y.mean(dim=(2, 3)))
+
+
+def random_sources(template: nn.Module, m: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(seed)
+    return [{k: torch.randn(v.shape, generator=gen) * 0.1 for k, v in template.state_dict().items()} for _ in range(m)]
+
+
+def obs(batch: int = 6, seed: int = 1) -> torch.Tensor:
+    return torch.rand(batch, 4, 84, 84, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("conv_strategy", CONV_STRATEGIES)
+@pytest.mark.parametrize("linear_strategy", LINEAR_STRATEGIES)
+def test_identical_sources_reproduce_the_source(conv_strategy, linear_strategy):
+    template = nature_cnn()
+    zoo = zooify(template, [template.state_dict()] * 3, conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    x = obs()
+    torch.testing.assert_close(zoo(x), template(x), rtol=1e-5, atol=1e-5)
+
+
+def test_official_gate_does_not_sum_to_one():
+    template = nature_cnn()
+    zoo = zooify(template, [template.state_dict()] * 3, gate_norm="official")
+    zoo(obs())
+    sums = [c["last"].sum().item() for c in gate_coefficients(zoo).values()]
+    assert all(abs(s - 1.0) > 0.05 for s in sums)
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_one_hot_gate_reproduces_that_source(k):
+    template = nature_cnn()
+    sources = random_sources(template, 3)
+    zoo = zooify(template, sources)
+    freeze_gates(zoo, torch.nn.functional.one_hot(torch.tensor(k), 3).float())
+    template.load_state_dict(sources[k])
+    x = obs()
+    torch.testing.assert_close(zoo(x), template(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("conv_strategy", CONV_STRATEGIES)
+@pytest.mark.parametrize("linear_strategy", LINEAR_STRATEGIES)
+def test_per_sample_strategies_agree(conv_strategy, linear_strategy):
+    template = nature_cnn()
+    sources = random_sources(template, 4)
+    ref = zooify(template, sources, conv_strategy="mix", linear_strategy="mix")
+    other = zooify(template, sources, conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    other.load_state_dict(ref.state_dict())
+    x = obs()
+    torch.testing.assert_close(other(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+def test_each_sample_gets_its_own_weights():
+    """A batch's outputs equal the outputs of each sample alone (no batch coupling)."""
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3))
+    x = obs(batch=4)
+    together = zoo(x)
+    alone = torch.cat([zoo(x[i : i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_lite_eval_equals_merged_model():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=True)
+    zoo.train()
+    initial_ema = {k: v["ema"] for k, v in gate_coefficients(zoo).items()}
+    for seed in range(5):
+        zoo(obs(seed=seed))
+    moved = gate_coefficients(zoo)
+    assert any(not torch.allclose(moved[k]["ema"], initial_ema[k]) for k in moved)
+    zoo.eval()
+    merged = merge(zoo)
+    x = obs(seed=99)
+    torch.testing.assert_close(merged(x), zoo(x), rtol=1e-5, atol=1e-5)
+
+
+def test_lite_training_uses_batch_mean_and_ema_rule():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=True, ema_momentum=0.9)
+    layer = zoo_layers(zoo)["0"]
+    before = layer.ema.clone()
+    x = obs()
+    expected_mean = layer.gate(x).mean(0)
+    zoo(x)
+    torch.testing.assert_close(layer.ema, 0.9 * before + 0.1 * expected_mean)
+    torch.testing.assert_close(layer.last_coefficients, expected_mean)
+
+
+def test_lite_eval_runs_no_gate():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 2), lite=True).eval()
+    calls = []
+    for layer in zoo_layers(zoo).values():
+        layer.gate.register_forward_hook(lambda *a: calls.append(1))
+    zoo(obs())
+    assert calls == []
+
+
+def test_merged_module_has_template_keys_shapes_and_size():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=True)
+    merged = merge(zoo)
+    assert [type(m) for m in merged.modules()] == [type(m) for m in template.modules()]
+    assert {k: v.shape for k, v in merged.state_dict().items()} == {
+        k: v.shape for k, v in template.state_dict().items()
+    }
+    count = sum(p.numel() for p in template.parameters())
+    assert sum(p.numel() for p in merged.parameters()) == count
+
+
+def test_full_zoo_cannot_be_merged_without_frozen_gates():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 2))
+    with pytest.raises(ValueError, match="freeze_gate"):
+        merge(zoo)
+    freeze_gates(zoo, [0.25, 0.75])
+    x = obs()
+    torch.testing.assert_close(merge(zoo)(x), zoo(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_gradients_reach_sources_alignment_and_gate(lite):
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=lite, align_linear=True)
+    zoo(obs()).pow(2).mean().backward()
+    for name, layer in zoo_layers(zoo).items():
+        assert layer.weights.grad is not None and (layer.weights.grad.flatten(1).abs().sum(1) > 0).all(), name
+        assert layer.biases.grad is not None and (layer.biases.grad.abs().sum(1) > 0).all(), name
+        assert layer.align is not None and (layer.align.grad.flatten(1).abs().sum(1) > 0).all(), name
+        for p in layer.gate.parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_alignment_defaults_follow_kernel_size_and_layer_type():
+    template = TinyResBlock()
+    zoo = zooify(template, random_sources(template, 2))
+    layers = zoo_layers(zoo)
+    assert layers["conv1"].align is not None
+    assert layers["shortcut"].align is None  # 1x1 kernel
+    assert layers["head"].align is None  # linear: off by default
+
+
+def test_state_dict_round_trip():
+    template = nature_cnn()
+    sources = random_sources(template, 3)
+    zoo = zooify(template, sources, lite=True)
+    for seed in range(3):
+        zoo(obs(seed=seed))
+    freeze_gates(zoo, [0.2, 0.3, 0.5])
+    buffer = io.BytesIO()
+    torch.save(zoo.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = zooify(template, random_sources(template, 3, seed=5), lite=True)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    zoo.eval()
+    fresh.eval()
+    x = obs()
+    torch.testing.assert_close(fresh(x), zoo(x))
+
+
+def test_zooify_resnet_block_resets_running_stats_and_averages_bn():
+    template = TinyResBlock()
+    sources = random_sources(template, 3)
+    for sd in sources:
+        sd["bn1.running_mean"] = torch.full((8,), 5.0)
+        sd["bn1.running_var"] = torch.full((8,), 9.0)
+    zoo = zooify(template, sources)
+    assert set(zoo_layers(zoo)) == {"conv1", "conv2", "shortcut", "head"}
+    torch.testing.assert_close(zoo.bn1.running_mean, torch.zeros(8))
+    torch.testing.assert_close(zoo.bn1.running_var, torch.ones(8))
+    torch.testing.assert_close(zoo.bn2.weight.data, torch.stack([sd["bn2.weight"] for sd in sources]).mean(0))
+    out = zoo(torch.randn(2, 3, 16, 16))
+    assert out.shape == (2, 5)
+
+
+def test_include_and_exclude_patterns():
+    template = TinyResBlock()
+    zoo = zooify(template, random_sources(template, 2), include=["conv*", "head"], exclude=["conv2"])
+    assert set(zoo_layers(zoo)) == {"conv1", "head"}
+    assert isinstance(zoo.conv2, nn.Conv2d)
+
+
+def test_missing_key_error_names_source_and_key():
+    template = nature_cnn()
+    sources = random_sources(template, 2)
+    del sources[1]["7.weight"]
+    with pytest.raises(ValueError, match=r"source 1: missing key '7\.weight'"):
+        zooify(template, sources)
+
+
+def test_shape_mismatch_error_names_both_shapes():
+    template = nature_cnn()
+    sources = random_sources(template, 2)
+    sources[0]["0.weight"] = torch.zeros(32, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"source 0: key '0\.weight' has shape \(32, 3, 8, 8\).*\(32, 4, 8, 8\)"):
+        zooify(template, sources)
+
+
+def test_empty_zoo_is_an_error():
+    with pytest.raises(ValueError, match="at least one source"):
+        zooify(nature_cnn(), [])
+
+
+def test_layer_constructor_errors():
+    with pytest.raises(ValueError, match="strategy"):
+        ZooConv2d([torch.zeros(2, 2, 3, 3)], strategy="loop")
+    with pytest.raises(ValueError, match="2-d"):
+        ZooLinear([torch.zeros(2, 2, 3, 3)])
+    with pytest.raises(ValueError, match="gate norm"):
+        ZooLinear([torch.zeros(2, 2)], gate_norm="softmax")

@@ -1,0 +1,28 @@
+"""The Zoo-Tuning core shared by the RL and vision paths.
+
+Layers that adaptively aggregate the parameters of m pretrained models of the same
+architecture (Shu et al., "Zoo-Tuning: Adaptive Transfer from a Zoo of Models",
+ICML 2021), and the functions that build such a model from an ordinary module
+(:func:`zooify`) and collapse it back into one (:func:`merge`).
+"""
+
+from .gate import GATE_NORMS, Gate, GateNorm
+from .layers import CONV_STRATEGIES, LINEAR_STRATEGIES, ZooConv2d, ZooLayer, ZooLinear
+from .zooify import check_state_dicts, freeze_gates, gate_coefficients, merge, zoo_layers, zooify
+
+__all__ = [
+    "CONV_STRATEGIES",
+    "GATE_NORMS",
+    "LINEAR_STRATEGIES",
+    "Gate",
+    "GateNorm",
+    "ZooConv2d",
+    "ZooLayer",
+    "ZooLinear",
+    "check_state_dicts",
+    "freeze_gates",
+    "gate_coefficients",
+    "merge",
+    "zoo_layers",
+    "zooify",
+]

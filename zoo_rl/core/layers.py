@@ -1,0 +1,308 @@
+"""Zoo-Tuning layers: one convolution or linear layer whose weight is an adaptive
+mixture of the same layer in m pretrained models.
+
+For every layer, ``W_hat = sum_i a_i(x) * (T_i @ W_i)`` where ``W_i`` is source i's
+(trainable) weight, ``T_i`` an O x O channel alignment over output channels
+(identity-initialised, applied to the weights so that the result is still one layer)
+and ``a_i(x)`` the data-dependent gate.  Three ways to evaluate the layer:
+
+* full (default): every sample gets its own aggregated weight;
+* lite (``lite=True``): training uses the batch mean of the coefficients and keeps an
+  EMA of it; evaluation uses the EMA, runs no gate and is one plain layer;
+* frozen: ``freeze_gate(coefficients)`` fixes the coefficients (e.g. uniform parameter
+  averaging, or a one-hot choice of source) and skips the gate network.
+
+Per-sample aggregation never loops over samples in Python.  Strategies (measured by
+``scripts/bench_core.py`` on NatureCNN-sized layers, see docs/performance.md):
+
+* ``"grouped"`` (conv): materialise B kernels and run one grouped convolution;
+* ``"unfold"`` (conv): im2col + one batched matmul with the B kernels;
+* ``"bmm"`` (linear): materialise B weight matrices and one batched matmul;
+* ``"mix"`` (both): run the m aligned source layers as one wide layer and mix their
+  outputs per sample.  Exact by linearity; costs m times the layer's FLOPs but uses
+  the fastest dense kernels and never builds B weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gate import Gate, GateNorm
+
+CONV_STRATEGIES: tuple[str, ...] = ("grouped", "unfold", "mix")
+LINEAR_STRATEGIES: tuple[str, ...] = ("bmm", "mix")
+# Fastest per layer type on a 2-core CPU, batch 256, m = 5 (scripts/bench_core.py).
+DEFAULT_CONV_STRATEGY = "mix"
+DEFAULT_LINEAR_STRATEGY = "mix"
+
+
+class ZooLayer(nn.Module):
+    """Shared machinery of :class:`ZooConv2d` and :class:`ZooLinear`.
+
+    Subclasses define how one weight is applied (``_apply_one``) and how B per-sample
+    mixtures are applied (``_apply_per_sample``), and how to build the plain layer.
+    """
+
+    strategies: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        weights: Sequence[torch.Tensor],
+        biases: Sequence[torch.Tensor] | None,
+        gate_in_features: int,
+        gate_pool: bool,
+        *,
+        align: bool,
+        lite: bool = False,
+        gate_norm: GateNorm = "normalized",
+        ema_momentum: float = 0.9,
+        strategy: str,
+    ):
+        super().__init__()
+        if len(weights) == 0:
+            raise ValueError("a zoo layer needs at least one source weight")
+        if strategy not in self.strategies:
+            raise ValueError(f"{type(self).__name__} strategy must be one of {self.strategies}, got {strategy!r}")
+        if not 0.0 <= ema_momentum < 1.0:
+            raise ValueError(f"ema_momentum must be in [0, 1), got {ema_momentum}")
+        m = len(weights)
+        out_features = weights[0].shape[0]
+        self.num_sources = m
+        self.lite = lite
+        self.ema_momentum = ema_momentum
+        self.strategy = strategy
+        self.weights = nn.Parameter(torch.stack([w.detach().clone().float() for w in weights]))
+        self.biases = (
+            nn.Parameter(torch.stack([b.detach().clone().float() for b in biases])) if biases is not None else None
+        )
+        self.align = nn.Parameter(torch.eye(out_features).repeat(m, 1, 1)) if align else None
+        self.gate = Gate(gate_in_features, m, pool=gate_pool, norm=gate_norm)
+        self.register_buffer("ema", self.gate.neutral(m))
+        self.register_buffer("fixed", torch.zeros(m))
+        self.register_buffer("frozen", torch.tensor(False))
+        self.register_buffer("last_coefficients", self.gate.neutral(m), persistent=False)
+
+    # ----------------------------------------------------------------- coefficients
+    def freeze_gate(self, coefficients: torch.Tensor | Sequence[float]) -> None:
+        """Fix the coefficients to ``coefficients`` (length m); the gate no longer runs."""
+        c = torch.as_tensor(coefficients, dtype=self.fixed.dtype, device=self.fixed.device)
+        if c.shape != (self.num_sources,):
+            raise ValueError(f"expected {self.num_sources} coefficients, got shape {tuple(c.shape)}")
+        self.fixed.copy_(c)
+        self.frozen.fill_(True)
+
+    def unfreeze_gate(self) -> None:
+        self.frozen.fill_(False)
+
+    def batch_coefficients(self) -> torch.Tensor | None:
+        """Coefficients shared by the whole batch, or None when they are per sample."""
+        if bool(self.frozen):
+            return self.fixed
+        if self.lite and not self.training:
+            return self.ema
+        return None
+
+    # ----------------------------------------------------------------- weights
+    def aligned_weights(self) -> torch.Tensor:
+        """``T_i @ W_i`` for every source: shape (m, O, ...)."""
+        if self.align is None:
+            return self.weights
+        flat = self.weights.flatten(2)
+        return torch.bmm(self.align, flat).view_as(self.weights)
+
+    def mixed_parameters(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Weight and bias aggregated with coefficients ``a`` of shape (m,)."""
+        w = torch.tensordot(a, self.aligned_weights(), dims=1)
+        b = a @ self.biases if self.biases is not None else None
+        return w, b
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shared = self.batch_coefficients()
+        if shared is not None:
+            self.last_coefficients = shared.detach().clone()
+            return self._apply_one(x, *self.mixed_parameters(shared))
+        a = self.gate(x)
+        mean_a = a.mean(dim=0)
+        self.last_coefficients = mean_a.detach()
+        if self.lite:
+            with torch.no_grad():
+                self.ema.mul_(self.ema_momentum).add_(mean_a.detach(), alpha=1.0 - self.ema_momentum)
+            return self._apply_one(x, *self.mixed_parameters(mean_a))
+        return self._apply_per_sample(x, a)
+
+    def _apply_one(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _apply_per_sample(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def to_plain(self) -> nn.Module:
+        """The ordinary layer with the current shared coefficients (lite EMA or frozen)."""
+        raise NotImplementedError
+
+    def _shared_for_merge(self) -> torch.Tensor:
+        if bool(self.frozen):
+            return self.fixed
+        if self.lite:
+            return self.ema
+        raise ValueError(
+            "cannot merge a full Zoo-Tuning layer: its coefficients depend on each input; "
+            "use lite=True or freeze_gate() first"
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"sources={self.num_sources}, align={self.align is not None}, lite={self.lite}, "
+            f"gate_norm={self.gate.norm}, strategy={self.strategy}"
+        )
+
+
+class ZooConv2d(ZooLayer):
+    """Zoo-Tuning version of :class:`torch.nn.Conv2d` (groups = 1, zero padding)."""
+
+    strategies = CONV_STRATEGIES
+
+    def __init__(
+        self,
+        weights: Sequence[torch.Tensor],
+        biases: Sequence[torch.Tensor] | None = None,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        *,
+        align: bool | None = None,
+        lite: bool = False,
+        gate_norm: GateNorm = "normalized",
+        ema_momentum: float = 0.9,
+        strategy: str = DEFAULT_CONV_STRATEGY,
+    ):
+        """``align=None`` aligns channels only for kernels larger than 1x1, as the paper."""
+        shape = weights[0].shape
+        if len(shape) != 4:
+            raise ValueError(f"conv weights must be 4-d (O, I, kh, kw), got shape {tuple(shape)}")
+        if isinstance(padding, str):
+            raise ValueError(f"ZooConv2d needs numeric padding, got {padding!r}")
+        if align is None:
+            align = shape[2] * shape[3] > 1
+        super().__init__(
+            weights, biases, shape[1], True,
+            align=align, lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, strategy=strategy,
+        )  # fmt: skip
+        self.stride = nn.modules.utils._pair(stride)
+        self.padding = nn.modules.utils._pair(padding)
+        self.dilation = nn.modules.utils._pair(dilation)
+
+    @classmethod
+    def from_sources(cls, template: nn.Conv2d, weights: Sequence[torch.Tensor], biases, **options) -> ZooConv2d:
+        if template.groups != 1 or template.padding_mode != "zeros":
+            raise ValueError("ZooConv2d supports groups=1 and padding_mode='zeros' only")
+        return cls(weights, biases, template.stride, template.padding, template.dilation, **options)
+
+    def _apply_one(self, x, w, b):
+        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation)
+
+    def _output_size(self, x: torch.Tensor) -> tuple[int, int]:
+        k = self.weights.shape[-2:]
+        return tuple(  # type: ignore[return-value]
+            (x.shape[2 + d] + 2 * self.padding[d] - self.dilation[d] * (k[d] - 1) - 1) // self.stride[d] + 1
+            for d in range(2)
+        )
+
+    def _apply_per_sample(self, x, a):
+        batch = x.shape[0]
+        w_tilde = self.aligned_weights()
+        m, out_ch, in_ch, kh, kw = w_tilde.shape
+        b = a @ self.biases if self.biases is not None else None
+        if self.strategy == "mix":
+            y = F.conv2d(x, w_tilde.reshape(m * out_ch, in_ch, kh, kw), None, self.stride, self.padding, self.dilation)
+            h, w = y.shape[-2:]
+            y = torch.bmm(a.unsqueeze(1), y.reshape(batch, m, out_ch * h * w)).view(batch, out_ch, h, w)
+        else:
+            per_sample = (a @ w_tilde.reshape(m, -1)).view(batch * out_ch, in_ch, kh, kw)
+            if self.strategy == "grouped":
+                y = F.conv2d(
+                    x.reshape(1, batch * in_ch, *x.shape[2:]), per_sample, None,
+                    self.stride, self.padding, self.dilation, groups=batch,
+                ).view(batch, out_ch, *self._output_size(x))  # fmt: skip
+            else:  # unfold
+                cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)
+                y = torch.bmm(per_sample.view(batch, out_ch, -1), cols).view(batch, out_ch, *self._output_size(x))
+        if b is not None:
+            y = y + b[:, :, None, None]
+        return y
+
+    def to_plain(self) -> nn.Conv2d:
+        w, b = self.mixed_parameters(self._shared_for_merge())
+        out_ch, in_ch, kh, kw = w.shape
+        conv = nn.Conv2d(in_ch, out_ch, (kh, kw), self.stride, self.padding, self.dilation, bias=b is not None)
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            if b is not None:
+                conv.bias.copy_(b)
+        return conv
+
+
+class ZooLinear(ZooLayer):
+    """Zoo-Tuning version of :class:`torch.nn.Linear`; leading dims are treated as batch."""
+
+    strategies = LINEAR_STRATEGIES
+
+    def __init__(
+        self,
+        weights: Sequence[torch.Tensor],
+        biases: Sequence[torch.Tensor] | None = None,
+        *,
+        align: bool = False,
+        lite: bool = False,
+        gate_norm: GateNorm = "normalized",
+        ema_momentum: float = 0.9,
+        strategy: str = DEFAULT_LINEAR_STRATEGY,
+    ):
+        shape = weights[0].shape
+        if len(shape) != 2:
+            raise ValueError(f"linear weights must be 2-d (O, I), got shape {tuple(shape)}")
+        super().__init__(
+            weights, biases, shape[1], False,
+            align=align, lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, strategy=strategy,
+        )  # fmt: skip
+
+    @classmethod
+    def from_sources(cls, template: nn.Linear, weights: Sequence[torch.Tensor], biases, **options) -> ZooLinear:
+        return cls(weights, biases, **options)
+
+    def _apply_one(self, x, w, b):
+        return F.linear(x, w, b)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return super().forward(x)
+        lead = x.shape[:-1]
+        return super().forward(x.reshape(math.prod(lead), x.shape[-1])).view(*lead, -1)
+
+    def _apply_per_sample(self, x, a):
+        w_tilde = self.aligned_weights()
+        m, out_f, in_f = w_tilde.shape
+        if self.strategy == "mix":
+            y = F.linear(x, w_tilde.reshape(m * out_f, in_f)).view(-1, m, out_f)
+            y = torch.bmm(a.unsqueeze(1), y).squeeze(1)
+        else:  # bmm
+            per_sample = (a @ w_tilde.reshape(m, -1)).view(-1, out_f, in_f)
+            y = torch.bmm(per_sample, x.unsqueeze(2)).squeeze(2)
+        if self.biases is not None:
+            y = y + a @ self.biases
+        return y
+
+    def to_plain(self) -> nn.Linear:
+        w, b = self.mixed_parameters(self._shared_for_merge())
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            if b is not None:
+                lin.bias.copy_(b)
+        return lin

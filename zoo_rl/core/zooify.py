@@ -1,0 +1,134 @@
+"""Turn an ordinary module and m state dicts into a Zoo-Tuning model, and back."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .gate import GateNorm
+from .layers import DEFAULT_CONV_STRATEGY, DEFAULT_LINEAR_STRATEGY, ZooConv2d, ZooLayer, ZooLinear
+
+StateDict = Mapping[str, torch.Tensor]
+
+
+def _matches(name: str, patterns: Iterable[str] | None) -> bool:
+    return patterns is not None and any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def check_state_dicts(template: nn.Module, state_dicts: Sequence[StateDict]) -> None:
+    """Raise ``ValueError`` naming the source, key and shapes of the first mismatch."""
+    if len(state_dicts) == 0:
+        raise ValueError("a zoo needs at least one source state dict, got none")
+    reference = template.state_dict()
+    for i, sd in enumerate(state_dicts):
+        for key, expected in reference.items():
+            if key not in sd:
+                raise ValueError(f"source {i}: missing key {key!r} (expected shape {tuple(expected.shape)})")
+            if tuple(sd[key].shape) != tuple(expected.shape):
+                raise ValueError(
+                    f"source {i}: key {key!r} has shape {tuple(sd[key].shape)}, "
+                    f"the template expects {tuple(expected.shape)}"
+                )
+
+
+def zooify(
+    template: nn.Module,
+    state_dicts: Sequence[StateDict],
+    *,
+    include: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    lite: bool = False,
+    gate_norm: GateNorm = "normalized",
+    align_conv: bool = True,
+    align_linear: bool = False,
+    ema_momentum: float = 0.9,
+    conv_strategy: str = DEFAULT_CONV_STRATEGY,
+    linear_strategy: str = DEFAULT_LINEAR_STRATEGY,
+) -> nn.Module:
+    """Build the Zoo-Tuning model of ``template`` from m sources.
+
+    Every ``Conv2d``/``Linear`` whose qualified name matches one of the ``include``
+    glob patterns (default: all) and none of ``exclude`` becomes a zoo layer
+    initialised from the m sources.  Every other parameter and floating buffer starts
+    as the mean of the sources; BatchNorm running statistics are reset because the
+    sources' statistics describe their own data, not the target's.  Channel alignment
+    is applied to convolutions with kernels larger than 1x1 when ``align_conv`` and to
+    linear layers when ``align_linear``.  ``template`` itself is left untouched.
+    """
+    check_state_dicts(template, state_dicts)
+    model = copy.deepcopy(template)
+    reference = model.state_dict()
+    mean_state = {
+        k: torch.stack([sd[k].to(v.dtype) for sd in state_dicts]).mean(0) if v.is_floating_point() else v
+        for k, v in reference.items()
+    }
+    model.load_state_dict(mean_state)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            module.reset_running_stats()
+
+    options = dict(lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum)
+    targets = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.Linear))
+        and (include is None or _matches(name, include))
+        and not _matches(name, exclude)
+    ]
+    for name, module in targets:
+        weights = [sd[f"{name}.weight"] for sd in state_dicts]
+        biases = [sd[f"{name}.bias"] for sd in state_dicts] if module.bias is not None else None
+        if isinstance(module, nn.Conv2d):
+            kernel_gt_1 = module.kernel_size[0] * module.kernel_size[1] > 1
+            layer: ZooLayer = ZooConv2d.from_sources(
+                module, weights, biases, align=align_conv and kernel_gt_1, strategy=conv_strategy, **options
+            )
+        else:
+            layer = ZooLinear.from_sources(
+                module, weights, biases, align=align_linear, strategy=linear_strategy, **options
+            )
+        _set_submodule(model, name, layer)
+    return model
+
+
+def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, module)
+
+
+def zoo_layers(model: nn.Module) -> dict[str, ZooLayer]:
+    """All zoo layers of ``model`` by qualified name."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, ZooLayer)}
+
+
+def merge(model: nn.Module) -> nn.Module:
+    """A plain copy of ``model`` with every zoo layer collapsed into one ordinary layer.
+
+    Valid for lite models (the EMA coefficients are used) and for layers whose gate
+    was frozen with ``freeze_gate``; the result has exactly the template's module
+    classes and state-dict keys, so it costs one model at inference.
+    """
+    merged = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, layer in zoo_layers(merged).items():
+            _set_submodule(merged, name, layer.to_plain())
+    return merged
+
+
+def freeze_gates(model: nn.Module, coefficients: torch.Tensor | Sequence[float]) -> None:
+    """Fix the coefficients of every zoo layer (e.g. uniform averaging, or one source)."""
+    for layer in zoo_layers(model).values():
+        layer.freeze_gate(coefficients)
+
+
+def gate_coefficients(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """Per zoo layer: the last batch's mean coefficients and the EMA, as CPU tensors."""
+    return {
+        name: {"last": layer.last_coefficients.detach().cpu().clone(), "ema": layer.ema.detach().cpu().clone()}
+        for name, layer in zoo_layers(model).items()
+    }
