@@ -1,0 +1,220 @@
+"""``zoo-rl``: one verb per job (pretrain, transfer, eval, plot, export)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+REPO_AGENTS = Path(__file__).resolve().parents[1] / "agents"
+
+
+def _common_training_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--algo", default="ppo", help="ppo, a2c, dqn or qrdqn (default: ppo)")
+    p.add_argument("--steps", type=int, required=True, help="agent steps (each is 4 emulator frames)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("runs"), help="where the run directory is created")
+    p.add_argument("--n-envs", type=int, default=None, help="parallel games (default: from configs/algos.yaml)")
+    p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
+    p.add_argument("--sticky-actions", type=float, default=None, help="override the preset's sticky-action rate")
+    p.add_argument("--backend", default="ale_vector", help="ale_vector (fast, default) or sb3 (make_atari_env)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="full games in the final evaluation")
+    p.add_argument("--hyperparams", type=Path, default=None, help="YAML file instead of configs/algos.yaml")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+
+
+def _run_config(args: argparse.Namespace, command: str, **extra):
+    from zoo_rl.rl.config import RunConfig, algo_defaults, env_settings
+
+    n_envs, hyperparams = algo_defaults(args.algo, args.hyperparams)
+    overrides = {} if args.sticky_actions is None else {"sticky_actions": args.sticky_actions}
+    return RunConfig(
+        command=command,
+        game=args.game,
+        algo=args.algo,
+        steps=args.steps,
+        seed=args.seed,
+        n_envs=args.n_envs if args.n_envs is not None else n_envs,
+        hyperparams=hyperparams,
+        env=env_settings(args.env_preset, overrides).to_dict(),
+        backend=args.backend,
+        eval_episodes=args.eval_episodes,
+        device=args.device,
+        **extra,
+    )
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.manifest import upsert_entry
+    from zoo_rl.rl.train import train
+    from zoo_rl.rl.zoo_files import sha256
+
+    config = _run_config(args, "pretrain")
+    run_dir = train(config, args.out)
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    entry = {
+        "file": f"{config.run_name().lower()}.zip",
+        "game": config.game,
+        "algorithm": config.algo,
+        "agent_steps": config.steps,
+        "seed": config.seed,
+        "eval": {
+            "mean": evaluation["mean"],
+            "std": evaluation["std"],
+            "episodes": evaluation["episodes"],
+            "deterministic": evaluation["deterministic"],
+            "sticky_actions": config.env["sticky_actions"],
+        },
+        "sha256": sha256(run_dir / "model.zip"),
+    }
+    (run_dir / "manifest_entry.json").write_text(json.dumps(entry, indent=2))
+    if args.zoo_dir is not None:
+        args.zoo_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "model.zip", args.zoo_dir / entry["file"])
+        from zoo_rl.rl.plotting import plot_runs
+
+        plot_runs(
+            [run_dir], args.zoo_dir / entry["file"].replace(".zip", ".png"), title=f"{config.game} ({config.algo})"
+        )
+        shutil.copyfile(run_dir / "scores.csv", args.zoo_dir / entry["file"].replace(".zip", ".scores.csv"))
+        upsert_entry(args.zoo_dir / "manifest.json", entry)
+    print(f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games")
+
+
+def cmd_transfer(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.manifest import zoo_paths
+    from zoo_rl.rl.train import train
+
+    zoo = zoo_paths(args.zoo) if args.zoo else []
+    sources = zoo if args.source == "all" else [args.source]
+    if args.source == "all" and args.method != "finetune":
+        raise SystemExit("error: --source all is for --method finetune")
+    for source in sources:
+        options = dict(_parse_option(o) for o in args.method_option)
+        config = _run_config(args, "transfer", method=args.method, zoo=zoo, source=source, method_options=options)
+        run_dir = train(config, args.out)
+        evaluation = json.loads((run_dir / "eval.json").read_text())
+        print(
+            f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games"
+        )
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"error: --method-option expects KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.evaluate import evaluate
+    from zoo_rl.rl.policies import load_actor
+
+    act, game, settings, deterministic = load_actor(args.model, args.game, stochastic=args.stochastic)
+    scores = evaluate(act, game, args.episodes, seed=args.seed, settings=settings, backend=args.backend)
+    import numpy as np
+
+    mode = "greedy" if deterministic else "sampled"
+    print(f"{game}: {np.mean(scores):.1f} +- {np.std(scores):.1f} over {len(scores)} full games ({mode} actions)")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.plotting import plot_runs
+
+    png = plot_runs(args.rundirs, args.output, bins=args.bins)
+    print(png)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.export import export_run
+
+    print(export_run(args.rundir, args.output))
+
+
+def cmd_quickstart(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.config import read_yaml
+
+    qs = read_yaml(args.config)
+    root = Path(__file__).resolve().parents[1]
+    zoo = str(root / qs["zoo"]) if not Path(qs["zoo"]).is_absolute() else qs["zoo"]
+    for seed in qs["seeds"]:
+        for method in qs["methods"]:
+            argv = ["transfer", qs["target"], "--method", method, "--algo", qs["algo"], "--steps", str(qs["steps"])]
+            argv += ["--seed", str(seed), "--out", qs["out"], "--eval-episodes", str(qs["eval_episodes"])]
+            if method != "scratch":
+                argv += ["--zoo", zoo]
+            print("zoo-rl " + " ".join(argv), flush=True)
+            if main(argv) != 0:
+                raise SystemExit(2)
+    png = __import__("zoo_rl.rl.plotting", fromlist=["plot_runs"]).plot_runs([Path(qs["out"])], Path(qs["plot"]))
+    print(f"learning curves: {png.resolve()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo-rl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="train a source agent for the zoo")
+    p.add_argument("game", help="ALE game name, e.g. Pong or ALE/Pong-v5")
+    _common_training_args(p)
+    p.add_argument("--zoo-dir", type=Path, default=None, help="also add the agent to this zoo (e.g. agents)")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("transfer", help="train on a target game with a transfer method")
+    p.add_argument("game", metavar="TARGET", help="ALE game name of the target")
+    _common_training_args(p)
+    p.add_argument("--method", default="zoo", help="zoo, lite, scratch or finetune (default: zoo)")
+    p.add_argument("--zoo", nargs="+", default=[], help="zoo members (.zip), a zoo directory or its manifest")
+    p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
+    p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
+    p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("eval", help="play full games with a model zip or a run directory")
+    p.add_argument("model", type=Path, help="an SB3 zip with a NatureCNN policy, or a run directory")
+    p.add_argument("--game", default=None, help="game to play (default: the run's game)")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=20_000)
+    p.add_argument("--backend", default="ale_vector")
+    p.add_argument("--stochastic", action="store_true", help="sample actions (default for PPO/A2C runs)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("plot", help="learning curves from run directories")
+    p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
+    p.add_argument("-o", "--output", type=Path, default=Path("curves.png"))
+    p.add_argument("--bins", type=int, default=20, help="points per curve")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser(
+        "quickstart", help="transfer from the shipped zoo to a new game and plot (configs/quickstart.yaml)"
+    )
+    p.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
+    p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("export", help="a lite/finetune/scratch run as a plain SB3 NatureCNN zip")
+    p.add_argument("rundir", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from zoo_rl.envs import UnknownGameError
+    from zoo_rl.rl.config import ConfigError
+    from zoo_rl.rl.manifest import ManifestError
+    from zoo_rl.rl.zoo_files import ZooFileError
+
+    try:
+        args.func(args)
+    except (ConfigError, ZooFileError, ManifestError, UnknownGameError, ValueError) as err:
+        print(f"zoo-rl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Build the Atari vector environments used for training and evaluation.
+
+Both backends give the same observations, ``(n_envs, 4, 84, 84)`` uint8 frames with
+the standard DQN preprocessing, and the same bookkeeping: ``info["episode"]["r"]`` is
+the raw score of a full game, whatever the training-only settings (episodic life,
+reward clipping) do to what the agent sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage
+
+from .ale_vector import AleVecEnv
+from .games import gym_id, rom_id
+
+BACKENDS: tuple[str, ...] = ("ale_vector", "sb3")
+
+
+@dataclass(frozen=True)
+class AtariSettings:
+    """Preprocessing settings; the defaults follow Mnih et al. (2015) and Machado et al. (2018).
+
+    ``sticky_actions`` defaults to 0.25, the ALE v5 default recommended by Machado et al.:
+    a deterministic emulator otherwise lets an agent memorise action sequences, which
+    inflates scores and says little about transfer.
+    """
+
+    frame_stack: int = 4
+    frame_skip: int = 4
+    screen_size: int = 84
+    noop_max: int = 30
+    sticky_actions: float = 0.25
+    max_episode_frames: int = 108_000
+    terminal_on_life_loss: bool = True  # training only
+    clip_reward: bool = True  # training only
+
+    def __post_init__(self):
+        for name in ("frame_stack", "frame_skip", "screen_size", "max_episode_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"env setting {name} must be >= 1, got {getattr(self, name)}")
+        if self.noop_max < 0:
+            raise ValueError(f"env setting noop_max must be >= 0, got {self.noop_max}")
+        if not 0.0 <= self.sticky_actions < 1.0:
+            raise ValueError(f"env setting sticky_actions must be in [0, 1), got {self.sticky_actions}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_atari_vec_env(
+    game: str,
+    n_envs: int,
+    seed: int,
+    settings: AtariSettings | None = None,
+    *,
+    backend: str = "ale_vector",
+    training: bool = True,
+) -> VecEnv:
+    """An SB3 VecEnv of ``n_envs`` copies of ``game``, channels first.
+
+    ``training=False`` turns off episodic life and reward clipping, as evaluation needs.
+    """
+    settings = settings or AtariSettings()
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    life_loss = settings.terminal_on_life_loss and training
+    clip = settings.clip_reward and training
+    if backend == "ale_vector":
+        env: VecEnv = AleVecEnv(
+            rom_id(game),
+            n_envs,
+            frame_stack=settings.frame_stack,
+            frame_skip=settings.frame_skip,
+            screen_size=settings.screen_size,
+            noop_max=settings.noop_max,
+            sticky_actions=settings.sticky_actions,
+            terminal_on_life_loss=life_loss,
+            clip_reward=clip,
+            max_episode_frames=settings.max_episode_frames,
+        )
+    elif backend == "sb3":
+        env = _sb3_env(game, n_envs, settings, life_loss, clip)
+    else:
+        raise ValueError(f"unknown env backend {backend!r}; expected one of {BACKENDS}")
+    env.seed(seed)
+    return env
+
+
+def _sb3_env(game: str, n_envs: int, settings: AtariSettings, life_loss: bool, clip: bool) -> VecEnv:
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_atari_env
+
+    gym.register_envs(ale_py)
+    env = make_atari_env(
+        gym_id(game),
+        n_envs=n_envs,
+        env_kwargs=dict(
+            frameskip=1,  # AtariWrapper skips frames itself, with max-pooling
+            repeat_action_probability=settings.sticky_actions,
+            max_num_frames_per_episode=settings.max_episode_frames,
+        ),
+        wrapper_kwargs=dict(
+            noop_max=settings.noop_max,
+            frame_skip=settings.frame_skip,
+            screen_size=settings.screen_size,
+            terminal_on_life_loss=life_loss,
+            clip_reward=clip,
+        ),
+    )
+    return VecTransposeImage(VecFrameStack(env, n_stack=settings.frame_stack))

@@ -1,0 +1,78 @@
+"""Callbacks shared by every method: the per-game score log and the gate read-out."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+from zoo_rl.core import gate_coefficients
+
+SCORE_FIELDS = ("agent_steps", "frames", "score", "episode_frames", "wall_s")
+
+
+class ScoreLogger(BaseCallback):
+    """Appends every finished game (raw full-game score) to ``scores.csv``.
+
+    The score comes from ``info["episode"]``, which both env backends emit only at game
+    over, before episodic life or reward clipping touch anything.
+    """
+
+    def __init__(self, path: Path, frame_skip: int):
+        super().__init__()
+        self.path = path
+        self.frame_skip = frame_skip
+        self._file = None
+        self._writer = None
+        self._t0 = time.time()
+
+    def _on_training_start(self) -> None:
+        new = not self.path.exists()
+        self._file = open(self.path, "a", newline="")
+        self._writer = csv.writer(self._file)
+        if new:
+            self._writer.writerow(SCORE_FIELDS)
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            episode = info.get("episode")
+            if episode is not None:
+                steps = self.num_timesteps
+                self._writer.writerow(
+                    [steps, steps * self.frame_skip, episode["r"], episode["l"], round(time.time() - self._t0, 2)]
+                )
+                self.logger.record_mean("score/game", episode["r"])
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self._file.flush()
+
+    def _on_training_end(self) -> None:
+        self._file.close()
+
+
+class GateLogger(BaseCallback):
+    """Writes the coefficient of every source in every zoo layer to TensorBoard."""
+
+    def __init__(self, source_names: list[str], every_steps: int = 2048):
+        super().__init__()
+        self.source_names = source_names
+        self.every_steps = every_steps
+        self._last = 0
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last >= self.every_steps:
+            self._last = self.num_timesteps
+            self.record()
+        return True
+
+    def record(self) -> None:
+        for extractor_name, extractor in self.model.policy.named_children():
+            if not extractor_name.endswith("features_extractor") or not hasattr(extractor, "zoo"):
+                continue
+            for layer, coeffs in gate_coefficients(extractor.zoo).items():
+                for kind in ("last", "ema"):
+                    for name, value in zip(self.source_names, coeffs[kind].tolist()):
+                        self.logger.record(f"gate_{kind}/{extractor_name}/{layer}/{name}", value)

@@ -1,0 +1,71 @@
+"""``ZooNatureCNN``: a Stable-Baselines3 features extractor made of Zoo-Tuning layers.
+
+Plug it into any SB3 algorithm that takes ``"CnnPolicy"``::
+
+    policy_kwargs = dict(
+        features_extractor_class=ZooNatureCNN,
+        features_extractor_kwargs=dict(zoo=["agents/pong_ppo.zip", "agents/breakout_dqn.zip"], lite=True),
+    )
+    model = PPO("CnnPolicy", env, policy_kwargs=policy_kwargs)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+
+from zoo_rl.core import GateNorm, freeze_gates, zooify
+
+from .zoo_files import nature_cnn_weights
+
+
+class ZooNatureCNN(BaseFeaturesExtractor):
+    """SB3's NatureCNN whose convolutions (and, by default, its linear layer) are
+    Zoo-Tuning layers initialised from the NatureCNN of every zoo member.
+
+    :param zoo: SB3 model zips (PPO, A2C, DQN, QR-DQN, mixed freely) with NatureCNN policies.
+    :param lite: lite Zoo-Tuning (batch-level gate with an EMA, mergeable into one NatureCNN).
+    :param gate_norm: ``"normalized"`` (default; coefficients sum to one, needed without
+        normalisation layers) or ``"official"`` (the paper's plain sigmoid).
+    :param align: channel alignment on the convolutions.
+    :param zoo_linear: also aggregate the 3136->512 linear layer (otherwise it starts as
+        the mean of the sources and is trained as one ordinary layer).
+    :param fixed_gates: fix the coefficients of every layer (e.g. uniform averaging) and
+        run no gate network.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Box,
+        zoo: Sequence[str | Path],
+        features_dim: int = 512,
+        lite: bool = False,
+        gate_norm: GateNorm = "normalized",
+        align: bool = True,
+        zoo_linear: bool = True,
+        fixed_gates: Sequence[float] | None = None,
+        ema_momentum: float = 0.9,
+        normalized_image: bool = False,
+    ):
+        template = NatureCNN(observation_space, features_dim=features_dim, normalized_image=normalized_image)
+        super().__init__(observation_space, features_dim)
+        channels = observation_space.shape[0]
+        sources = [nature_cnn_weights(p, in_channels=channels) for p in zoo]
+        self.zoo = zooify(
+            template,
+            sources,
+            exclude=None if zoo_linear else ["linear.*"],
+            lite=lite,
+            gate_norm=gate_norm,
+            align_conv=align,
+            ema_momentum=ema_momentum,
+        )
+        if fixed_gates is not None:
+            freeze_gates(self.zoo, fixed_gates)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.zoo(observations)

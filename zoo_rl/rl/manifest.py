@@ -1,0 +1,63 @@
+"""The zoo manifest (``agents/manifest.json``): one entry per shipped source agent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zoo_rl.io_utils import atomic_write_text
+
+MANIFEST_NAME = "manifest.json"
+ENTRY_KEYS = ("file", "game", "algorithm", "agent_steps", "seed", "eval", "sha256")
+EVAL_KEYS = ("mean", "std", "episodes")
+
+
+class ManifestError(ValueError):
+    """A manifest that is not what zoo-rl expects; the message names the file and key."""
+
+
+def read_manifest(path: Path) -> list[dict[str, Any]]:
+    """The entries of a manifest, checked; file paths stay relative to the manifest."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError as err:
+        raise ManifestError(f"{path}: no such manifest") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict) or not isinstance(data.get("agents"), list):
+        raise ManifestError(f"{path}: expected an object with a list under 'agents'")
+    for i, entry in enumerate(data["agents"]):
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{path}: agents[{i}] is not an object")
+        missing = [k for k in ENTRY_KEYS if k not in entry]
+        if missing:
+            raise ManifestError(f"{path}: agents[{i}] lacks key(s) {missing}")
+        if not isinstance(entry["file"], str) or not entry["file"]:
+            raise ManifestError(f"{path}: agents[{i}].file must be a non-empty string")
+        if not isinstance(entry["eval"], dict) or any(k not in entry["eval"] for k in EVAL_KEYS):
+            raise ManifestError(f"{path}: agents[{i}].eval must hold {list(EVAL_KEYS)}")
+        if not isinstance(entry["agent_steps"], int) or entry["agent_steps"] < 0:
+            raise ManifestError(f"{path}: agents[{i}].agent_steps must be a non-negative integer")
+    return data["agents"]
+
+
+def upsert_entry(manifest: Path, entry: dict[str, Any]) -> None:
+    """Add ``entry`` to the manifest, replacing an entry for the same file."""
+    entries = read_manifest(manifest) if manifest.exists() else []
+    entries = [e for e in entries if e["file"] != entry["file"]] + [entry]
+    entries.sort(key=lambda e: e["file"])
+    atomic_write_text(manifest, json.dumps({"agents": entries}, indent=2) + "\n")
+
+
+def zoo_paths(spec: list[str]) -> list[str]:
+    """Expand ``--zoo`` arguments: a directory or manifest stands for every agent it lists."""
+    paths: list[str] = []
+    for item in spec:
+        p = Path(item)
+        manifest = p / MANIFEST_NAME if p.is_dir() else p if p.suffix == ".json" else None
+        if manifest is None:
+            paths.append(str(p))
+            continue
+        paths.extend(str(manifest.parent / e["file"]) for e in read_manifest(manifest))
+    return paths

@@ -1,0 +1,17 @@
+"""Transfer methods, one small module each, looked up by name."""
+
+from .base import Method, nature_cnns
+from .finetune import Finetune
+from .scratch import Scratch
+from .zoo import LiteZooTuning, ZooTuning
+
+METHODS: dict[str, type[Method]] = {m.name: m for m in (Scratch, Finetune, ZooTuning, LiteZooTuning)}
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    return METHODS[name]()
+
+
+__all__ = ["METHODS", "Method", "get_method", "nature_cnns"]

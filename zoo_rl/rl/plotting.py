@@ -1,0 +1,127 @@
+"""Learning curves from run directories: one panel per game, one line per method,
+mean over seeds with a 95% bootstrap confidence band; the plotted data goes to CSV."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from zoo_rl.io_utils import atomic_write
+from zoo_rl.rl.config import RunConfig
+
+
+def find_runs(paths: list[Path]) -> list[Path]:
+    """Run directories among ``paths``, looking one and two levels below folders."""
+    runs: list[Path] = []
+    for p in paths:
+        if (p / "config.yaml").exists():
+            runs.append(p)
+        else:
+            runs.extend(sorted(c.parent for c in p.glob("*/config.yaml")))
+            runs.extend(sorted(c.parent for c in p.glob("*/*/config.yaml")))
+    if not runs:
+        raise ValueError(f"no run directories (with config.yaml) in {', '.join(map(str, paths))}")
+    return runs
+
+
+def run_label(config: RunConfig) -> str:
+    if config.command == "pretrain":
+        return config.algo
+    if config.method == "finetune" and config.source:
+        return f"finetune:{Path(config.source).stem}"
+    return config.method
+
+
+def binned_curve(run_dir: Path, edges: np.ndarray) -> np.ndarray:
+    """Mean score of the games that ended in each frame bin, carried forward over empty
+    bins; NaN before the first finished game."""
+    frames, scores = [], []
+    path = run_dir / "scores.csv"
+    if path.exists():
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                frames.append(float(row["frames"]))
+                scores.append(float(row["score"]))
+    frames_a, scores_a = np.asarray(frames), np.asarray(scores)
+    curve = np.full(len(edges) - 1, np.nan)
+    last = np.nan
+    for b in range(len(edges) - 1):
+        in_bin = (frames_a > edges[b]) & (frames_a <= edges[b + 1])
+        if in_bin.any():
+            last = scores_a[in_bin].mean()
+        curve[b] = last
+    return curve
+
+
+def bootstrap_band(values: np.ndarray, rng: np.random.Generator, n: int = 1000) -> tuple[float, float]:
+    """95% bootstrap confidence interval of the mean of ``values`` (over seeds)."""
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return np.nan, np.nan
+    if len(values) == 1:
+        return float(values[0]), float(values[0])
+    means = rng.choice(values, size=(n, len(values)), replace=True).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def curve_table(run_dirs: list[Path], bins: int = 20) -> list[dict]:
+    """Rows (game, method, frames, mean, low, high, seeds) of every curve point."""
+    groups: dict[tuple[str, str], list[tuple[RunConfig, Path]]] = defaultdict(list)
+    for run in run_dirs:
+        config = RunConfig.load(run / "config.yaml")
+        groups[(config.game, run_label(config))].append((config, run))
+    rng = np.random.default_rng(0)
+    rows = []
+    for (game, label), members in sorted(groups.items()):
+        max_frames = max(c.steps * c.settings.frame_skip for c, _ in members)
+        edges = np.linspace(0, max_frames, bins + 1)
+        curves = np.stack([binned_curve(run, edges) for _, run in members])
+        for b in range(bins):
+            column = curves[:, b]
+            low, high = bootstrap_band(column, rng)
+            mean = float(np.nanmean(column)) if not np.isnan(column).all() else np.nan
+            seeds = int((~np.isnan(column)).sum())
+            rows.append(
+                dict(game=game, method=label, frames=int(edges[b + 1]), mean=mean, low=low, high=high, seeds=seeds)
+            )
+    return rows
+
+
+def plot_runs(paths: list[Path], output: Path, bins: int = 20, title: str | None = None) -> Path:
+    """Write the learning-curve PNG (and ``output`` with .csv) for the runs under ``paths``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = curve_table(find_runs([Path(p) for p in paths]), bins)
+    games = sorted({r["game"] for r in rows})
+    fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for method in sorted({r["method"] for r in rows if r["game"] == game}):
+            pts = [r for r in rows if r["game"] == game and r["method"] == method]
+            x = np.array([r["frames"] for r in pts]) / 1e6
+            seeds = max(r["seeds"] for r in pts)
+            (line,) = ax.plot(x, [r["mean"] for r in pts], label=f"{method} (n={seeds})")
+            ax.fill_between(x, [r["low"] for r in pts], [r["high"] for r in pts], alpha=0.2, color=line.get_color())
+        ax.set_title(title or game)
+        ax.set_xlabel("environment frames (millions)")
+        ax.set_ylabel("game score (full games, raw)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    output = Path(output)
+    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(output.with_suffix(".csv"), write_csv)
+    return output

@@ -1,0 +1,113 @@
+"""Read the NatureCNN weights of a zoo member: an SB3 ``.zip`` from any algorithm.
+
+A zoo file is untrusted input.  Only the zip's ``policy.pth`` is read, with
+``torch.load(..., weights_only=True)``; the other entries (``data`` holds
+cloudpickled objects) are never deserialised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+NATURE_CNN_KEYS: tuple[str, ...] = (
+    "cnn.0.weight",
+    "cnn.0.bias",
+    "cnn.2.weight",
+    "cnn.2.bias",
+    "cnn.4.weight",
+    "cnn.4.bias",
+    "linear.0.weight",
+    "linear.0.bias",
+)
+# Where each SB3 algorithm keeps the (online) feature extractor, most preferred first.
+# Target networks (q_net_target, quantile_net_target) and the value branch of an
+# unshared actor-critic are deliberately not used.
+EXTRACTOR_PREFIXES: tuple[str, ...] = (
+    "features_extractor.",  # PPO / A2C, shared extractor
+    "pi_features_extractor.",  # PPO / A2C, separate actor and critic extractors
+    "q_net.features_extractor.",  # DQN
+    "quantile_net.features_extractor.",  # QR-DQN
+    "actor.features_extractor.",  # SAC-style actor-critics with a NatureCNN
+)
+
+
+class ZooFileError(ValueError):
+    """A zoo member that cannot be used; the message names the file and the problem."""
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_policy_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``policy.pth`` state dict of an SB3 zip, loaded as weights only."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZooFileError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "policy.pth" not in archive.namelist():
+                raise ZooFileError(f"{path}: no policy.pth in the zip; not a Stable-Baselines3 model")
+            raw = archive.read("policy.pth")
+    except zipfile.BadZipFile as err:
+        raise ZooFileError(f"{path}: not a zip file (expected a Stable-Baselines3 model .zip)") from err
+    try:
+        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated data or a pickle payload that weights_only refuses
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ZooFileError(f"{path}: policy.pth is not a plain weights file ({reason[:200]})") from err
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ZooFileError(f"{path}: policy.pth does not hold a state dict of tensors")
+    return dict(state)
+
+
+def extractor_prefix(state: Mapping[str, torch.Tensor]) -> str | None:
+    """The key prefix of the policy's NatureCNN, or None if it has none."""
+    for prefix in EXTRACTOR_PREFIXES:
+        if all(prefix + k in state for k in NATURE_CNN_KEYS):
+            return prefix
+    return None
+
+
+def nature_cnn_weights(path: str | Path, in_channels: int | None = None) -> dict[str, torch.Tensor]:
+    """The NatureCNN state dict (keys as in SB3's ``NatureCNN``) of a zoo member.
+
+    ``in_channels``, when given, is the frame stack the caller's environment uses.
+    """
+    state = read_policy_state_dict(path)
+    prefix = extractor_prefix(state)
+    if prefix is None:
+        found = sorted({re.sub(r"\.\d+\..*|\.(weight|bias)$", "", k) for k in state})[:6]
+        raise ZooFileError(
+            f"{path}: not a NatureCNN policy (no cnn.0..linear.0 feature extractor; found modules {found})"
+        )
+    weights = {k: state[prefix + k] for k in NATURE_CNN_KEYS}
+    channels = weights["cnn.0.weight"].shape[1]
+    if in_channels is not None and channels != in_channels:
+        raise ZooFileError(
+            f"{path}: the agent takes {channels} input channels (frame stack), the environment gives {in_channels}"
+        )
+    return weights
+
+
+def action_head(state: Mapping[str, torch.Tensor]) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """``(algorithm family, weight, bias)`` of the policy's final layer on top of the features."""
+    for family, prefix in (
+        ("actor_critic", "action_net."),
+        ("q", "q_net.q_net."),
+        ("quantile", "quantile_net.quantile_net."),
+    ):
+        if prefix + "weight" in state:
+            return family, state[prefix + "weight"], state[prefix + "bias"]
+    raise ValueError("no action head (action_net, q_net.q_net or quantile_net.quantile_net) in the policy")
