@@ -85,6 +85,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_transfer(args: argparse.Namespace) -> None:
     from zoo_rl.rl.manifest import zoo_paths
+    from zoo_rl.rl.methods import get_method
     from zoo_rl.rl.train import train
 
     zoo = zoo_paths(args.zoo) if args.zoo else []
@@ -93,7 +94,8 @@ def cmd_transfer(args: argparse.Namespace) -> None:
         raise SystemExit("error: --source all is for --method finetune")
     for source in sources:
         options = dict(_parse_option(o) for o in args.method_option)
-        config = _run_config(args, "transfer", method=args.method, zoo=zoo, source=source, method_options=options)
+        run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it
+        config = _run_config(args, "transfer", method=args.method, zoo=run_zoo, source=source, method_options=options)
         run_dir = train(config, args.out)
         evaluation = json.loads((run_dir / "eval.json").read_text())
         print(

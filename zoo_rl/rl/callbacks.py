@@ -30,7 +30,7 @@ class ScoreLogger(BaseCallback):
 
     def _on_training_start(self) -> None:
         new = not self.path.exists()
-        self._file = open(self.path, "a", newline="")
+        self._file = open(self.path, "a", newline="")  # noqa: SIM115 (open for the whole run)
         self._writer = csv.writer(self._file)
         if new:
             self._writer.writerow(SCORE_FIELDS)
@@ -54,25 +54,21 @@ class ScoreLogger(BaseCallback):
 
 
 class GateLogger(BaseCallback):
-    """Writes the coefficient of every source in every zoo layer to TensorBoard."""
+    """Writes the coefficient of every source in every zoo layer to TensorBoard, at the end
+    of every rollout (SB3 writes the recorded values at its next log dump)."""
 
-    def __init__(self, source_names: list[str], every_steps: int = 2048):
+    def __init__(self, source_names: list[str]):
         super().__init__()
         self.source_names = source_names
-        self.every_steps = every_steps
-        self._last = 0
 
     def _on_step(self) -> bool:
-        if self.num_timesteps - self._last >= self.every_steps:
-            self._last = self.num_timesteps
-            self.record()
         return True
 
-    def record(self) -> None:
+    def _on_rollout_end(self) -> None:
         for extractor_name, extractor in self.model.policy.named_children():
             if not extractor_name.endswith("features_extractor") or not hasattr(extractor, "zoo"):
                 continue
             for layer, coeffs in gate_coefficients(extractor.zoo).items():
                 for kind in ("last", "ema"):
-                    for name, value in zip(self.source_names, coeffs[kind].tolist()):
+                    for name, value in zip(self.source_names, coeffs[kind].tolist(), strict=True):
                         self.logger.record(f"gate_{kind}/{extractor_name}/{layer}/{name}", value)

@@ -100,7 +100,7 @@ def plot_runs(paths: list[Path], output: Path, bins: int = 20, title: str | None
     rows = curve_table(find_runs([Path(p) for p in paths]), bins)
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
-    for ax, game in zip(axes[0], games):
+    for ax, game in zip(axes[0], games, strict=True):
         for method in sorted({r["method"] for r in rows if r["game"] == game}):
             pts = [r for r in rows if r["game"] == game and r["method"] == method]
             x = np.array([r["frames"] for r in pts]) / 1e6

@@ -102,12 +102,18 @@ def nature_cnn_weights(path: str | Path, in_channels: int | None = None) -> dict
 
 
 def action_head(state: Mapping[str, torch.Tensor]) -> tuple[str, torch.Tensor, torch.Tensor]:
-    """``(algorithm family, weight, bias)`` of the policy's final layer on top of the features."""
-    for family, prefix in (
+    """``(algorithm family, weight, bias)`` of the policy's final layer on top of the features.
+
+    DQN and QR-DQN keep it in a one-layer ``nn.Sequential`` (key ``...0.weight``).
+    """
+    heads = (
         ("actor_critic", "action_net."),
+        ("q", "q_net.q_net.0."),
         ("q", "q_net.q_net."),
+        ("quantile", "quantile_net.quantile_net.0."),
         ("quantile", "quantile_net.quantile_net."),
-    ):
+    )
+    for family, prefix in heads:
         if prefix + "weight" in state:
             return family, state[prefix + "weight"], state[prefix + "bias"]
     raise ValueError("no action head (action_net, q_net.q_net or quantile_net.quantile_net) in the policy")

@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny two-agent zoo (PPO and DQN) made with the real CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zoo_rl.cli import main
+
+TINY = {
+    "ppo": {
+        "n_envs": 2,
+        "hyperparams": {"n_steps": 32, "batch_size": 32, "n_epochs": 1, "learning_rate": "lin_2.5e-4"},
+    },
+    "a2c": {"n_envs": 2, "hyperparams": {"n_steps": 5}},
+    "dqn": {
+        "n_envs": 1,
+        "hyperparams": {
+            "buffer_size": 500,
+            "learning_starts": 64,
+            "batch_size": 8,
+            "train_freq": 4,
+            "target_update_interval": 50,
+            "optimize_memory_usage": True,
+            "replay_buffer_kwargs": {"handle_timeout_termination": False},
+        },
+    },
+    "qrdqn": {"n_envs": 1, "hyperparams": {"buffer_size": 500, "learning_starts": 64, "batch_size": 8}},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_hyperparams(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("configs") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def run_cli(*argv: str) -> int:
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory, tiny_hyperparams) -> Path:
+    """agents/-style directory with a PPO Breakout and a DQN Pong agent and their manifest."""
+    root = tmp_path_factory.mktemp("zoo")
+    for game, algo in (("Breakout", "ppo"), ("Pong", "dqn")):
+        rc = run_cli("pretrain", game, "--algo", algo, "--steps", 128, "--out", root / "runs",
+                     "--eval-episodes", 1, "--hyperparams", tiny_hyperparams, "--zoo-dir", root / "agents")  # fmt: skip
+        assert rc == 0
+    return root / "agents"

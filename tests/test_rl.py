@@ -1,0 +1,242 @@
+"""The RL path end to end, with real ALE games and real (tiny) SB3 training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.torch_layers import NatureCNN
+
+from zoo_rl.core import zoo_layers
+from zoo_rl.envs import make_atari_vec_env
+from zoo_rl.rl import ZooFileError, ZooNatureCNN, nature_cnn_weights
+from zoo_rl.rl.manifest import read_manifest, zoo_paths
+from zoo_rl.rl.policies import load_run_model
+
+from .conftest import run_cli
+
+
+def zoo_files(tiny_zoo: Path) -> list[str]:
+    return zoo_paths([str(tiny_zoo)])
+
+
+def test_manifest_lists_both_agents_with_hashes(tiny_zoo):
+    entries = read_manifest(tiny_zoo / "manifest.json")
+    assert sorted((e["game"], e["algorithm"]) for e in entries) == [("Breakout", "ppo"), ("Pong", "dqn")]
+    for e in entries:
+        assert (tiny_zoo / e["file"]).exists() and len(e["sha256"]) == 64
+        assert e["eval"]["episodes"] == 1 and e["agent_steps"] == 128
+
+
+def test_mixed_algorithm_zoo_loads_into_one_extractor(tiny_zoo):
+    env = make_atari_vec_env("DemonAttack", 2, 0)
+    extractor = ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo))
+    obs = torch.as_tensor(env.reset()).float() / 255
+    assert extractor(obs).shape == (2, 512)
+    layers = zoo_layers(extractor.zoo)
+    assert set(layers) == {"cnn.0", "cnn.2", "cnn.4", "linear.0"}
+    dqn_weights = nature_cnn_weights(zoo_files(tiny_zoo)[1])
+    torch.testing.assert_close(layers["cnn.0"].weights[1], dqn_weights["cnn.0.weight"])
+    env.close()
+
+
+@pytest.mark.parametrize("algo", ["ppo_unshared", "dqn"])
+def test_extractor_plugs_into_sb3(tiny_zoo, algo):
+    env = make_atari_vec_env("DemonAttack", 2, 0)
+    kwargs = dict(features_extractor_class=ZooNatureCNN, features_extractor_kwargs=dict(zoo=zoo_files(tiny_zoo)))
+    if algo == "dqn":
+        model = DQN("CnnPolicy", env, policy_kwargs=kwargs, buffer_size=100, learning_starts=10, device="cpu")
+        targets = [model.q_net.features_extractor, model.q_net_target.features_extractor]
+    else:
+        kwargs["share_features_extractor"] = False
+        model = PPO("CnnPolicy", env, policy_kwargs=kwargs, n_steps=16, batch_size=32, device="cpu")
+        targets = [model.policy.pi_features_extractor, model.policy.vf_features_extractor]
+    assert all(isinstance(t, ZooNatureCNN) for t in targets) and targets[0] is not targets[1]
+    model.learn(64)
+    if algo == "dqn":  # the target network follows the online network's state dict layout
+        model.q_net_target.load_state_dict(model.q_net.state_dict())
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def transfer_runs(tiny_zoo, tiny_hyperparams, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("transfer")
+    for method in ("zoo", "lite", "scratch"):
+        # Breakout: random play ends a game in ~150 steps, so even a tiny run logs scores.
+        rc = run_cli("transfer", "Breakout", "--method", method, "--zoo", tiny_zoo, "--steps", 320, "--n-envs", 1,
+                     "--out", out, "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
+        assert rc == 0
+    return out
+
+
+@pytest.mark.parametrize("method", ["zoo", "lite", "scratch"])
+def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
+    run = transfer_runs / f"Breakout_{method}_ppo_s0"
+    for name in ("config.yaml", "scores.csv", "eval.json", "model.zip"):
+        assert (run / name).exists(), name
+    with open(run / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(float(r["frames"]) == 4 * float(r["agent_steps"]) for r in rows)
+    assert json.loads((run / "eval.json").read_text())["episodes"] == 1
+    events = list((run / "tb").glob("events.out.tfevents.*"))
+    assert events
+    if method != "scratch":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
+        assert any(t.startswith("gate_last/features_extractor/cnn.0/") for t in tags)
+
+
+def test_rerunning_a_finished_run_skips_it(transfer_runs, tiny_zoo, tiny_hyperparams, capsys):
+    model = transfer_runs / "Breakout_scratch_ppo_s0" / "model.zip"
+    before = model.stat().st_mtime_ns
+    rc = run_cli("transfer", "Breakout", "--method", "scratch", "--steps", 320, "--n-envs", 1, "--out", transfer_runs,
+                 "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
+    assert rc == 0 and model.stat().st_mtime_ns == before
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_eval_of_run_and_of_zip(transfer_runs, tiny_zoo, capsys):
+    assert run_cli("eval", transfer_runs / "Breakout_zoo_ppo_s0", "--episodes", 1) == 0
+    assert run_cli("eval", zoo_files(tiny_zoo)[1], "--game", "Pong", "--episodes", 1) == 0
+    out = capsys.readouterr().out
+    assert "Breakout:" in out and "Pong:" in out and "greedy" in out
+
+
+def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
+    png = tmp_path / "curves.png"
+    assert run_cli("plot", transfer_runs, "-o", png) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(png.with_suffix(".csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert {r["method"] for r in rows} == {"zoo", "lite", "scratch"}
+
+
+EXPORT_CHECK = """
+import sys, numpy as np
+sys.modules["zoo_rl"] = None  # importing zoo_rl now fails
+from stable_baselines3 import PPO
+model = PPO.load(sys.argv[1], device="cpu")
+obs = np.load(sys.argv[2])
+np.save(sys.argv[3], model.predict(obs, deterministic=True)[0])
+"""
+
+
+@pytest.mark.parametrize("method", ["lite", "scratch"])
+def test_export_loads_without_zoo_rl_and_acts_the_same(transfer_runs, tmp_path, method):
+    run = transfer_runs / f"Breakout_{method}_ppo_s0"
+    exported = tmp_path / "plain.zip"
+    assert run_cli("export", run, "-o", exported) == 0
+    env = make_atari_vec_env("Breakout", 4, 3, training=False)
+    obs = env.reset()
+    for _ in range(30):
+        obs, *_ = env.step(np.random.default_rng(0).integers(0, 4, 4))
+    env.close()
+    np.save(tmp_path / "obs.npy", obs)
+    subprocess.run(
+        [sys.executable, "-c", EXPORT_CHECK, exported, tmp_path / "obs.npy", tmp_path / "act.npy"],
+        check=True,
+        cwd=tmp_path,
+    )
+    model, _ = load_run_model(run)
+    model.policy.set_training_mode(False)
+    expected = model.predict(obs, deterministic=True)[0]
+    np.testing.assert_array_equal(np.load(tmp_path / "act.npy"), expected)
+
+
+def test_full_zoo_run_refuses_export(transfer_runs, tmp_path, capsys):
+    assert run_cli("export", transfer_runs / "Breakout_zoo_ppo_s0", "-o", tmp_path / "x.zip") == 2
+    assert "cannot become one NatureCNN" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- untrusted zoo files
+class Payload:
+    """Unpickling this creates a file: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def rewrite_zip(src: Path, dst: Path, replace: dict[str, bytes], drop: tuple[str, ...] = ()) -> Path:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            if item not in drop:
+                zout.writestr(item, replace.get(item, zin.read(item)))
+        for item, data in replace.items():
+            if item not in zin.namelist():
+                zout.writestr(item, data)
+    return dst
+
+
+def test_malicious_pickle_outside_the_weights_is_never_run(tiny_zoo, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = rewrite_zip(
+        Path(zoo_files(tiny_zoo)[0]), tmp_path / "evil.zip", {"data": pickle.dumps(Payload(marker)), "extra.pkl": b"x"}
+    )
+    weights = nature_cnn_weights(evil)
+    assert weights["cnn.0.weight"].shape == (32, 4, 8, 8)
+    assert not marker.exists()
+
+
+def test_malicious_pickle_in_the_weights_is_refused(tiny_zoo, tmp_path):
+    marker = tmp_path / "pwned"
+    evil_pth = tmp_path / "evil.pth"
+    torch.save({"x": Payload(marker)}, evil_pth)
+    evil = rewrite_zip(Path(zoo_files(tiny_zoo)[0]), tmp_path / "evil.zip", {"policy.pth": evil_pth.read_bytes()})
+    with pytest.raises(ZooFileError, match="not a plain weights file"):
+        nature_cnn_weights(evil)
+    assert not marker.exists()
+
+
+def test_not_a_zip(tmp_path):
+    bad = tmp_path / "agent.zip"
+    bad.write_text("hello")
+    with pytest.raises(ZooFileError, match=r"agent\.zip: not a zip file"):
+        nature_cnn_weights(bad)
+
+
+def test_zip_without_policy(tiny_zoo, tmp_path):
+    bad = rewrite_zip(Path(zoo_files(tiny_zoo)[0]), tmp_path / "nopolicy.zip", {}, drop=("policy.pth",))
+    with pytest.raises(ZooFileError, match=r"nopolicy\.zip: no policy\.pth"):
+        nature_cnn_weights(bad)
+
+
+def test_mlp_policy_is_not_a_nature_cnn(tmp_path):
+    import gymnasium as gym
+
+    PPO("MlpPolicy", gym.make("CartPole-v1"), n_steps=8, batch_size=8, device="cpu").save(tmp_path / "mlp.zip")
+    with pytest.raises(ZooFileError, match=r"mlp\.zip: not a NatureCNN policy"):
+        nature_cnn_weights(tmp_path / "mlp.zip")
+
+
+def test_different_input_channels(tmp_path):
+    import gymnasium as gym
+
+    cnn = NatureCNN(gym.spaces.Box(0, 255, (3, 84, 84), np.uint8))
+    pth = tmp_path / "policy.pth"
+    torch.save({f"features_extractor.{k}": v for k, v in cnn.state_dict().items()}, pth)
+    with zipfile.ZipFile(tmp_path / "rgb.zip", "w") as z:
+        z.write(pth, "policy.pth")
+    with pytest.raises(ZooFileError, match=r"rgb\.zip: the agent takes 3 input channels.*gives 4"):
+        nature_cnn_weights(tmp_path / "rgb.zip", in_channels=4)
+
+
+def test_same_agent_twice_and_unknown_game_exit_2(tiny_zoo, tmp_path, capsys):
+    first = zoo_files(tiny_zoo)[0]
+    rc = run_cli("transfer", "DemonAttack", "--zoo", first, first, "--steps", 64, "--out", tmp_path)
+    assert rc == 2 and "twice in the zoo" in capsys.readouterr().err
+    assert run_cli("transfer", "Pongg", "--zoo", first, "--steps", 64, "--out", tmp_path) == 2
+    assert "unknown Atari game 'Pongg'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
