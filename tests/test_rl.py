@@ -240,3 +240,31 @@ def test_same_agent_twice_and_unknown_game_exit_2(tiny_zoo, tmp_path, capsys):
     assert run_cli("transfer", "Pongg", "--zoo", first, "--steps", 64, "--out", tmp_path) == 2
     assert "unknown Atari game 'Pongg'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("algo", ["a2c", "qrdqn"])
+def test_a2c_and_qrdqn_zips_are_zoo_members(algo, tmp_path, tiny_zoo):
+    from zoo_rl.rl.policies import ZipPolicy
+    from zoo_rl.rl.train import algorithm_class
+    from zoo_rl.rl.zoo_files import read_policy_state_dict
+
+    env = make_atari_vec_env("Pong", 1, 0)
+    kwargs = {"buffer_size": 100} if algo == "qrdqn" else {}
+    algorithm_class(algo)("CnnPolicy", env, device="cpu", **kwargs).save(tmp_path / f"{algo}.zip")
+    weights = nature_cnn_weights(tmp_path / f"{algo}.zip")
+    assert weights["linear.0.weight"].shape == (512, 3136)
+    policy = ZipPolicy(read_policy_state_dict(tmp_path / f"{algo}.zip"), int(env.action_space.n), tmp_path)
+    assert policy(torch.as_tensor(env.reset())).shape == (1, env.action_space.n)
+    extractor = ZooNatureCNN(env.observation_space, zoo=[tmp_path / f"{algo}.zip", *zoo_files(tiny_zoo)])
+    assert extractor(torch.zeros(1, 4, 84, 84)).shape == (1, 512)
+    env.close()
+
+
+def test_periodic_evaluation_writes_evals_csv(tiny_zoo, tiny_hyperparams, tmp_path):
+    rc = run_cli("transfer", "Breakout", "--method", "lite", "--zoo", tiny_zoo, "--steps", 128, "--n-envs", 1,
+                 "--eval-freq", 64, "--eval-episodes", 1, "--out", tmp_path,
+                 "--hyperparams", tiny_hyperparams)  # fmt: skip
+    assert rc == 0
+    with open(tmp_path / "Breakout_lite_ppo_s0" / "evals.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["agent_steps"]) for r in rows] == [64, 128]

@@ -20,7 +20,8 @@ def _common_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
     p.add_argument("--sticky-actions", type=float, default=None, help="override the preset's sticky-action rate")
     p.add_argument("--backend", default="ale_vector", help="ale_vector (fast, default) or sb3 (make_atari_env)")
-    p.add_argument("--eval-episodes", type=int, default=10, help="full games in the final evaluation")
+    p.add_argument("--eval-episodes", type=int, default=10, help="full games per evaluation")
+    p.add_argument("--eval-freq", type=int, default=0, help="also evaluate every N agent steps (0: at the end only)")
     p.add_argument("--hyperparams", type=Path, default=None, help="YAML file instead of configs/algos.yaml")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
 
@@ -41,6 +42,7 @@ def _run_config(args: argparse.Namespace, command: str, **extra):
         env=env_settings(args.env_preset, overrides).to_dict(),
         backend=args.backend,
         eval_episodes=args.eval_episodes,
+        eval_freq=args.eval_freq,
         device=args.device,
         **extra,
     )

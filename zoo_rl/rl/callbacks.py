@@ -6,6 +6,7 @@ import csv
 import time
 from pathlib import Path
 
+import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from zoo_rl.core import gate_coefficients
@@ -72,3 +73,36 @@ class GateLogger(BaseCallback):
                 for kind in ("last", "ema"):
                     for name, value in zip(self.source_names, coeffs[kind].tolist(), strict=True):
                         self.logger.record(f"gate_{kind}/{extractor_name}/{layer}/{name}", value)
+
+
+class PeriodicEval(BaseCallback):
+    """Every ``every_steps`` agent steps, plays full games and appends a row to ``evals.csv``."""
+
+    def __init__(self, path: Path, every_steps: int, evaluate_fn):
+        super().__init__()
+        self.path = path
+        self.every_steps = every_steps
+        self.evaluate_fn = evaluate_fn
+        self._next = every_steps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.every_steps
+            scores = self.evaluate_fn(self.model)
+            new = not self.path.exists()
+            with open(self.path, "a", newline="") as f:
+                writer = csv.writer(f)
+                if new:
+                    writer.writerow(("agent_steps", "mean", "std", "episodes", "scores"))
+                writer.writerow(
+                    (
+                        self.num_timesteps,
+                        float(np.mean(scores)),
+                        float(np.std(scores)),
+                        len(scores),
+                        " ".join(map(str, scores)),
+                    )
+                )
+            self.logger.record("eval/mean_score", float(np.mean(scores)))
+            self.model.policy.set_training_mode(True)
+        return True

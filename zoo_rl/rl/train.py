@@ -21,7 +21,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from zoo_rl.io_utils import atomic_write, atomic_write_text
-from zoo_rl.rl.callbacks import GateLogger, ScoreLogger
+from zoo_rl.rl.callbacks import GateLogger, PeriodicEval, ScoreLogger
 from zoo_rl.rl.config import ConfigError, RunConfig
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
@@ -105,18 +105,13 @@ def train(config: RunConfig, out: Path) -> Path:
         callbacks = [ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip)]
         if get_method(config.method).needs_zoo:
             callbacks.append(GateLogger(source_names(config.zoo)))
+        if config.eval_freq:
+            callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, lambda m: evaluate_model(m, config)))
         model.learn(total_timesteps=config.steps, callback=CallbackList(callbacks), progress_bar=True)
     finally:
         env.close()
 
-    scores = evaluate(
-        actor(model, config.deterministic_eval),
-        config.game,
-        config.eval_episodes,
-        seed=config.seed + 10_000,
-        settings=config.settings,
-        backend=config.backend,
-    )
+    scores = evaluate_model(model, config)
     write_eval(run_dir / "eval.json", scores, config)
     if config.command == "pretrain":
         drop_optimizer_state(model)
@@ -129,6 +124,18 @@ def make_env(config: RunConfig) -> VecEnv:
 
     return make_atari_vec_env(
         config.game, config.n_envs, config.seed, config.settings, backend=config.backend, training=True
+    )
+
+
+def evaluate_model(model: BaseAlgorithm, config: RunConfig) -> list[float]:
+    """Full-game scores of ``model`` on the run's game, with evaluation seeds apart from training's."""
+    return evaluate(
+        actor(model, config.deterministic_eval),
+        config.game,
+        config.eval_episodes,
+        seed=config.seed + 10_000,
+        settings=config.settings,
+        backend=config.backend,
     )
 
 
