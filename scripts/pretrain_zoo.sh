@@ -3,7 +3,7 @@
 # Usage: scripts/pretrain_zoo.sh STEPS "GAME:ALGO GAME:ALGO ..." [JOBS]
 # Finished agents are skipped, so the script can be re-run after an interruption.
 # JOBS > 1 trains that many agents at once (for a many-core machine); the manifest is
-# written by each run with an atomic rename, so run at most one job per agent.
+# updated under a file lock with an atomic rename, so parallel jobs are safe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:?steps}

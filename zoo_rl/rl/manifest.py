@@ -43,11 +43,20 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
 
 
 def upsert_entry(manifest: Path, entry: dict[str, Any]) -> None:
-    """Add ``entry`` to the manifest, replacing an entry for the same file."""
-    entries = read_manifest(manifest) if manifest.exists() else []
-    entries = [e for e in entries if e["file"] != entry["file"]] + [entry]
-    entries.sort(key=lambda e: e["file"])
-    atomic_write_text(manifest, json.dumps({"agents": entries}, indent=2) + "\n")
+    """Add ``entry`` to the manifest, replacing an entry for the same file.
+
+    Several pretraining jobs may finish at once: a lock file serialises the
+    read-modify-write, and the write itself is atomic.
+    """
+    import fcntl
+
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with open(manifest.with_name(f".{manifest.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = read_manifest(manifest) if manifest.exists() else []
+        entries = [e for e in entries if e["file"] != entry["file"]] + [entry]
+        entries.sort(key=lambda e: e["file"])
+        atomic_write_text(manifest, json.dumps({"agents": entries}, indent=2) + "\n")
 
 
 def zoo_paths(spec: list[str]) -> list[str]:
