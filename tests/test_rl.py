@@ -20,6 +20,7 @@ from zoo_rl.core import zoo_layers
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.rl import ZooFileError, ZooNatureCNN, nature_cnn_weights
 from zoo_rl.rl.manifest import read_manifest, zoo_paths
+from zoo_rl.rl.methods import METHODS
 from zoo_rl.rl.policies import load_run_model
 
 from .conftest import run_cli
@@ -70,18 +71,19 @@ def test_extractor_plugs_into_sb3(tiny_zoo, algo):
 @pytest.fixture(scope="module")
 def transfer_runs(tiny_zoo, tiny_hyperparams, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("transfer")
-    for method in ("zoo", "lite", "scratch"):
+    for method in METHODS:
+        source = ["--source", zoo_files(tiny_zoo)[0]] if method == "finetune" else []
         # Breakout: random play ends a game in ~150 steps, so even a tiny run logs scores.
-        rc = run_cli("transfer", "Breakout", "--method", method, "--zoo", tiny_zoo, "--steps", 320, "--n-envs", 1,
-                     "--out", out, "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
+        rc = run_cli("transfer", "Breakout", "--method", method, "--zoo", tiny_zoo, *source, "--steps", 320,
+                     "--n-envs", 1, "--out", out, "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
         assert rc == 0
     return out
 
 
-@pytest.mark.parametrize("method", ["zoo", "lite", "scratch"])
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "finetune"])
 def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
     run = transfer_runs / f"Breakout_{method}_ppo_s0"
-    for name in ("config.yaml", "scores.csv", "eval.json", "model.zip"):
+    for name in ("config.yaml", "scores.csv", "eval.json", "model.zip", "cost.json"):
         assert (run / name).exists(), name
     with open(run / "scores.csv") as f:
         rows = list(csv.DictReader(f))
@@ -89,7 +91,7 @@ def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
     assert json.loads((run / "eval.json").read_text())["episodes"] == 1
     events = list((run / "tb").glob("events.out.tfevents.*"))
     assert events
-    if method != "scratch":
+    if method not in ("scratch", "ensemble"):
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
@@ -118,7 +120,7 @@ def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(png.with_suffix(".csv")) as f:
         rows = list(csv.DictReader(f))
-    assert {r["method"] for r in rows} == {"zoo", "lite", "scratch"}
+    assert {r["method"] for r in rows} == {m for m in METHODS if m != "finetune"} | {"finetune:breakout_ppo_s0"}
 
 
 EXPORT_CHECK = """
@@ -131,7 +133,7 @@ np.save(sys.argv[3], model.predict(obs, deterministic=True)[0])
 """
 
 
-@pytest.mark.parametrize("method", ["lite", "scratch"])
+@pytest.mark.parametrize("method", ["lite", "scratch", "zoo-uniform", "finetune-breakout_ppo_s0"])
 def test_export_loads_without_zoo_rl_and_acts_the_same(transfer_runs, tmp_path, method):
     run = transfer_runs / f"Breakout_{method}_ppo_s0"
     exported = tmp_path / "plain.zip"
@@ -151,6 +153,26 @@ def test_export_loads_without_zoo_rl_and_acts_the_same(transfer_runs, tmp_path, 
     model.policy.set_training_mode(False)
     expected = model.predict(obs, deterministic=True)[0]
     np.testing.assert_array_equal(np.load(tmp_path / "act.npy"), expected)
+
+
+NATURE_CNN_MACS = 20 * 20 * 32 * 4 * 64 + 9 * 9 * 64 * 32 * 16 + 7 * 7 * 64 * 64 * 9 + 3136 * 512
+NATURE_CNN_PARAMS = (32 * 4 * 64 + 32) + (64 * 32 * 16 + 64) + (64 * 64 * 9 + 64) + (3136 * 512 + 512)
+
+
+def test_cost_records_match_analytic_counts_and_table(transfer_runs, capsys):
+    n_actions, head = 4, 512 * 4 + 4  # Breakout; PPO acts with action_net only
+    scratch = json.loads((transfer_runs / "Breakout_scratch_ppo_s0" / "cost.json").read_text())
+    assert scratch["inference_gmacs"] * 1e9 == pytest.approx(NATURE_CNN_MACS + 512 * n_actions)
+    assert scratch["inference_params"] == NATURE_CNN_PARAMS + head
+    assert scratch["train_params"] == NATURE_CNN_PARAMS + head + 513  # + value head
+    ensemble = json.loads((transfer_runs / "Breakout_ensemble_ppo_s0" / "cost.json").read_text())
+    assert ensemble["inference_params"] == 2 * NATURE_CNN_PARAMS + head
+    lite = json.loads((transfer_runs / "Breakout_lite_ppo_s0" / "cost.json").read_text())
+    assert lite["inference_params"] == scratch["inference_params"]
+    assert lite["train_params"] > 2 * NATURE_CNN_PARAMS
+    assert run_cli("cost", transfer_runs) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("run") and len(table) == 1 + len(METHODS)
 
 
 def test_full_zoo_run_refuses_export(transfer_runs, tmp_path, capsys):

@@ -158,6 +158,28 @@ def cmd_quickstart(args: argparse.Namespace) -> None:
     print(f"learning curves: {png.resolve()}")
 
 
+def cmd_cost(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.plotting import find_runs
+
+    header = ("run", "score", "train GMACs", "train params", "infer GMACs", "infer params", "train steps/s")
+    rows = []
+    for run in find_runs(args.rundirs):
+        if not (run / "cost.json").exists():
+            continue
+        cost = json.loads((run / "cost.json").read_text())
+        ev = json.loads((run / "eval.json").read_text())
+        rows.append((
+            run.name, f"{ev['mean']:.1f} +- {ev['std']:.1f}", f"{cost['train_gmacs']:.4f}",
+            f"{cost['train_params'] / 1e6:.2f}M", f"{cost['inference_gmacs']:.4f}",
+            f"{cost['inference_params'] / 1e6:.2f}M", f"{cost['train_env_steps_per_s']:.0f}",
+        ))  # fmt: skip
+    if not rows:
+        raise ValueError("no finished runs (with cost.json) under " + ", ".join(map(str, args.rundirs)))
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo-rl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,7 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transfer", help="train on a target game with a transfer method")
     p.add_argument("game", metavar="TARGET", help="ALE game name of the target")
     _common_training_args(p)
-    p.add_argument("--method", default="zoo", help="zoo, lite, scratch or finetune (default: zoo)")
+    p.add_argument(
+        "--method",
+        default="zoo",
+        help="zoo, lite, scratch, finetune, ensemble, zoo-noalign or zoo-uniform (default: zoo)",
+    )
     p.add_argument("--zoo", nargs="+", default=[], help="zoo members (.zip), a zoo directory or its manifest")
     p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
@@ -197,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
     p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("cost", help="score and train/inference cost of runs, as in the paper's Table 1")
+    p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
+    p.set_defaults(func=cmd_cost)
 
     p = sub.add_parser("export", help="a lite/finetune/scratch run as a plain SB3 NatureCNN zip")
     p.add_argument("rundir", type=Path)

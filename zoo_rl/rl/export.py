@@ -25,7 +25,7 @@ def export_run(run_dir: Path, output: Path) -> Path:
     if not get_method(config.method).exportable:
         raise ValueError(
             f"{run_dir}: method {config.method!r} keeps input-dependent weights and cannot become one NatureCNN; "
-            "export works for lite, finetune and scratch runs"
+            "export works for lite, zoo-uniform, finetune and scratch runs"
         )
     plain_config = dataclasses.replace(config, method="scratch", zoo=[], source=None, method_options={})
     env = make_atari_vec_env(config.game, config.n_envs, config.seed, config.settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.callbacks import GateLogger, PeriodicEval, ScoreLogger
 from zoo_rl.rl.config import ConfigError, RunConfig
+from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
 from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights
@@ -107,9 +109,13 @@ def train(config: RunConfig, out: Path) -> Path:
             callbacks.append(GateLogger(source_names(config.zoo)))
         if config.eval_freq:
             callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, lambda m: evaluate_model(m, config)))
+        start = time.perf_counter()
         model.learn(total_timesteps=config.steps, callback=CallbackList(callbacks), progress_bar=True)
+        seconds = time.perf_counter() - start
     finally:
         env.close()
+    cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
+    atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
 
     scores = evaluate_model(model, config)
     write_eval(run_dir / "eval.json", scores, config)

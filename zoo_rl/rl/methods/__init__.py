@@ -1,11 +1,14 @@
 """Transfer methods, one small module each, looked up by name."""
 
 from .base import Method, nature_cnns
+from .ensemble import Ensemble
 from .finetune import Finetune
 from .scratch import Scratch
-from .zoo import LiteZooTuning, ZooTuning
+from .zoo import LiteZooTuning, ZooNoAlign, ZooTuning, ZooUniform
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (Scratch, Finetune, ZooTuning, LiteZooTuning)}
+METHODS: dict[str, type[Method]] = {
+    m.name: m for m in (Scratch, Finetune, ZooTuning, LiteZooTuning, ZooNoAlign, ZooUniform, Ensemble)
+}
 
 
 def get_method(name: str) -> Method:

@@ -1,0 +1,67 @@
+"""Training and inference cost of a policy, in the shape of the paper's Table 1.
+
+FLOPs are counted as multiply-accumulates (MACs) per observation, the convention behind
+the paper's "4.12 GFLOPs" for ResNet-50, by ``torch.utils.flop_counter`` on what the code
+actually executes (so an implementation that mixes m layer outputs is charged m times).
+Parameters: *train* = those the optimizer updates; *inference* = those of the modules that
+run when the policy acts, after merging lite zoo layers into one NatureCNN.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from zoo_rl.core import merge, zoo_layers
+
+
+def _acting_cost(policy: nn.Module, obs: torch.Tensor) -> tuple[int, int]:
+    """(MACs, parameters) of one ``policy._predict`` on one observation."""
+    called: dict[int, nn.Module] = {}
+
+    def record(module: nn.Module, *_) -> None:
+        called[id(module)] = module
+
+    hooks = [m.register_forward_hook(record) for m in policy.modules()]
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.no_grad(), counter:
+            policy._predict(obs, deterministic=True)
+    finally:
+        for h in hooks:
+            h.remove()
+    params = {id(p): p.numel() for m in called.values() for p in m.parameters(recurse=False)}
+    return counter.get_total_flops() // 2, sum(params.values())
+
+
+def merged_for_inference(policy: nn.Module) -> nn.Module:
+    """A copy of ``policy`` whose mergeable zoo extractors are plain NatureCNNs."""
+    policy = copy.deepcopy(policy)
+    for module in list(policy.modules()):
+        zoo = getattr(module, "zoo", None)
+        if isinstance(zoo, nn.Module) and all(layer.lite or bool(layer.frozen) for layer in zoo_layers(zoo).values()):
+            module.zoo = merge(zoo)
+    return policy
+
+
+def policy_cost(model: BaseAlgorithm) -> dict[str, float]:
+    policy = model.policy
+    obs = torch.zeros(1, *model.observation_space.shape, dtype=torch.uint8)
+    obs = policy.obs_to_tensor(obs.numpy())[0]
+    policy.set_training_mode(True)
+    train_macs, _ = _acting_cost(policy, obs)
+    trainable = {id(p): p.numel() for g in policy.optimizer.param_groups for p in g["params"] if p.requires_grad}
+    inference = merged_for_inference(policy)
+    inference.set_training_mode(False)
+    inference_macs, inference_params = _acting_cost(inference, obs)
+    policy.set_training_mode(False)
+    return {
+        "train_gmacs": train_macs / 1e9,
+        "train_params": sum(trainable.values()),
+        "inference_gmacs": inference_macs / 1e9,
+        "inference_params": inference_params,
+    }

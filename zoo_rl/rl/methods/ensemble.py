@@ -1,0 +1,51 @@
+"""Ensemble: m NatureCNNs initialised from the m sources, all trained, features averaged.
+
+The mean of the m 512-d features (rather than concatenation + a linear layer) keeps one
+policy/value head of the same shape as every other method, so the comparison changes
+only the extractor.  Training and inference cost m NatureCNNs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+from torch import nn
+
+from zoo_rl.rl.config import RunConfig
+from zoo_rl.rl.zoo_files import nature_cnn_weights
+
+from .base import Method
+
+
+class EnsembleNatureCNN(BaseFeaturesExtractor):
+    """The mean of the features of one NatureCNN per zoo member."""
+
+    def __init__(self, observation_space: gym.spaces.Box, zoo: Sequence[str | Path], features_dim: int = 512):
+        super().__init__(observation_space, features_dim)
+        self.members = nn.ModuleList()
+        for path in zoo:
+            cnn = NatureCNN(observation_space, features_dim=features_dim)
+            cnn.load_state_dict(nature_cnn_weights(path, in_channels=observation_space.shape[0]))
+            self.members.append(cnn)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return torch.stack([cnn(observations) for cnn in self.members]).mean(dim=0)
+
+
+class Ensemble(Method):
+    name = "ensemble"
+    needs_zoo = True
+
+    def policy_kwargs(self, config: RunConfig) -> dict[str, Any]:
+        if config.method_options:
+            raise ValueError(f"method ensemble takes no options, got {sorted(config.method_options)}")
+        return dict(
+            features_extractor_class=EnsembleNatureCNN,
+            features_extractor_kwargs=dict(zoo=list(config.zoo)),
+            net_arch=[],
+        )
