@@ -3,6 +3,9 @@
 FLOPs are counted as multiply-accumulates (MACs) per observation, the convention behind
 the paper's "4.12 GFLOPs" for ResNet-50, by ``torch.utils.flop_counter`` on what the code
 actually executes (so an implementation that mixes m layer outputs is charged m times).
+Training cost is per observation in a batch of ``TRAIN_BATCH`` (work done once per batch,
+such as aggregating the weights, is shared by the batch as in training); inference cost
+is for one observation alone, as an agent acts.
 Parameters: *train* = those the optimizer updates; *inference* = those of the modules that
 run when the policy acts, after merging lite zoo layers into one NatureCNN.
 """
@@ -18,9 +21,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from zoo_rl.core import merge, zoo_layers
 
+TRAIN_BATCH = 256
+
 
 def _acting_cost(policy: nn.Module, obs: torch.Tensor) -> tuple[int, int]:
-    """(MACs, parameters) of one ``policy._predict`` on one observation."""
+    """(MACs per observation, parameters) of one ``policy._predict`` on the batch ``obs``."""
     called: dict[int, nn.Module] = {}
 
     def record(module: nn.Module, *_) -> None:
@@ -35,7 +40,7 @@ def _acting_cost(policy: nn.Module, obs: torch.Tensor) -> tuple[int, int]:
         for h in hooks:
             h.remove()
     params = {id(p): p.numel() for m in called.values() for p in m.parameters(recurse=False)}
-    return counter.get_total_flops() // 2, sum(params.values())
+    return counter.get_total_flops() // 2 // len(obs), sum(params.values())
 
 
 def merged_for_inference(policy: nn.Module) -> nn.Module:
@@ -50,10 +55,10 @@ def merged_for_inference(policy: nn.Module) -> nn.Module:
 
 def policy_cost(model: BaseAlgorithm) -> dict[str, float]:
     policy = model.policy
-    obs = torch.zeros(1, *model.observation_space.shape, dtype=torch.uint8)
-    obs = policy.obs_to_tensor(obs.numpy())[0]
+    obs = policy.obs_to_tensor(torch.zeros(TRAIN_BATCH, *model.observation_space.shape, dtype=torch.uint8).numpy())[0]
     policy.set_training_mode(True)
     train_macs, _ = _acting_cost(policy, obs)
+    obs = obs[:1]
     trainable = {id(p): p.numel() for g in policy.optimizer.param_groups for p in g["params"] if p.requires_grad}
     inference = merged_for_inference(policy)
     inference.set_training_mode(False)
