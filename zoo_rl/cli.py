@@ -92,8 +92,8 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
     zoo = zoo_paths(args.zoo) if args.zoo else []
     sources = zoo if args.source == "all" else [args.source]
-    if args.source == "all" and args.method != "finetune":
-        raise SystemExit("error: --source all is for --method finetune")
+    if args.source == "all" and (args.method != "finetune" or not zoo):
+        raise ValueError("--source all needs --method finetune and a --zoo to take the sources from")
     for source in sources:
         options = dict(_parse_option(o) for o in args.method_option)
         run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it

@@ -27,7 +27,7 @@ from zoo_rl.rl.config import ConfigError, RunConfig
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
-from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights
+from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights, sha256
 
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
@@ -71,8 +71,6 @@ def validate(config: RunConfig) -> None:
     for path in paths:
         nature_cnn_weights(path, in_channels=channels)
     for path in config.zoo:
-        from zoo_rl.rl.zoo_files import sha256
-
         digest = sha256(path)
         if digest in digests:
             raise ZooFileError(
