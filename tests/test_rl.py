@@ -91,7 +91,7 @@ def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
     assert json.loads((run / "eval.json").read_text())["episodes"] == 1
     events = list((run / "tb").glob("events.out.tfevents.*"))
     assert events
-    if method not in ("scratch", "ensemble"):
+    if method not in ("scratch", "ensemble", "distill"):
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
@@ -133,7 +133,7 @@ np.save(sys.argv[3], model.predict(obs, deterministic=True)[0])
 """
 
 
-@pytest.mark.parametrize("method", ["lite", "scratch", "zoo-uniform", "finetune-breakout_ppo_s0"])
+@pytest.mark.parametrize("method", ["lite", "scratch", "zoo-uniform", "distill", "finetune-breakout_ppo_s0"])
 def test_export_loads_without_zoo_rl_and_acts_the_same(transfer_runs, tmp_path, method):
     run = transfer_runs / f"Breakout_{method}_ppo_s0"
     exported = tmp_path / "plain.zip"
@@ -290,3 +290,25 @@ def test_periodic_evaluation_writes_evals_csv(tiny_zoo, tiny_hyperparams, tmp_pa
     with open(tmp_path / "Breakout_lite_ppo_s0" / "evals.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["agent_steps"]) for r in rows] == [64, 128]
+
+
+def test_distillation_loss_trains_the_student_towards_the_teachers(tiny_zoo):
+    from zoo_rl.rl.methods.distill import DistillNatureCNN
+
+    env = make_atari_vec_env("Breakout", 2, 0)
+    extractor = DistillNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), weight=1.0, decay_updates=50)
+    obs = torch.as_tensor(env.reset()).float() / 255
+    env.close()
+    teacher_before = [t.cnn[0].weight.clone() for t in extractor.teachers]
+    optimizer = torch.optim.Adam(extractor.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(20):
+        optimizer.zero_grad()
+        extractor(obs).sum().mul(0).backward()  # no RL signal: only the distillation loss
+        optimizer.step()
+        losses.append(extractor.last_loss)
+    assert losses[-1] < 0.5 * losses[0]
+    assert extractor.current_weight() == pytest.approx(1.0 - 20 / 50)
+    assert all(torch.equal(a, t.cnn[0].weight) for a, t in zip(teacher_before, extractor.teachers, strict=True))
+    extractor.eval()
+    torch.testing.assert_close(extractor(obs), extractor.student(obs))

@@ -54,9 +54,10 @@ class ScoreLogger(BaseCallback):
         self._file.close()
 
 
-class GateLogger(BaseCallback):
-    """Writes the coefficient of every source in every zoo layer to TensorBoard, at the end
-    of every rollout (SB3 writes the recorded values at its next log dump)."""
+class ExtractorLogger(BaseCallback):
+    """Writes what a zoo-based extractor learns to TensorBoard at the end of every rollout
+    (SB3 writes the recorded values at its next log dump): the coefficient of every source
+    in every zoo layer, or the distillation loss and its weight."""
 
     def __init__(self, source_names: list[str]):
         super().__init__()
@@ -67,7 +68,12 @@ class GateLogger(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         for extractor_name, extractor in self.model.policy.named_children():
-            if not extractor_name.endswith("features_extractor") or not hasattr(extractor, "zoo"):
+            if not extractor_name.endswith("features_extractor"):
+                continue
+            if hasattr(extractor, "last_loss"):
+                self.logger.record(f"distill/{extractor_name}/loss", extractor.last_loss)
+                self.logger.record(f"distill/{extractor_name}/weight", extractor.current_weight())
+            if not hasattr(extractor, "zoo"):
                 continue
             for layer, coeffs in gate_coefficients(extractor.zoo).items():
                 for kind in ("last", "ema"):

@@ -44,7 +44,7 @@ def _acting_cost(policy: nn.Module, obs: torch.Tensor) -> tuple[int, int]:
 
 
 def merged_for_inference(policy: nn.Module) -> nn.Module:
-    """A copy of ``policy`` whose mergeable zoo extractors are plain NatureCNNs."""
+    """A copy of ``policy`` whose lite / frozen-gate zoo extractors are plain NatureCNNs."""
     policy = copy.deepcopy(policy)
     for module in list(policy.modules()):
         zoo = getattr(module, "zoo", None)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-from zoo_rl.core import merge
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.io_utils import atomic_write
 from zoo_rl.rl.methods import get_method
@@ -25,7 +24,7 @@ def export_run(run_dir: Path, output: Path) -> Path:
     if not get_method(config.method).exportable:
         raise ValueError(
             f"{run_dir}: method {config.method!r} keeps input-dependent weights and cannot become one NatureCNN; "
-            "export works for lite, zoo-uniform, finetune and scratch runs"
+            "export works for lite, zoo-uniform, distill, finetune and scratch runs"
         )
     plain_config = dataclasses.replace(config, method="scratch", zoo=[], source=None, method_options={})
     env = make_atari_vec_env(config.game, config.n_envs, config.seed, config.settings)
@@ -35,16 +34,16 @@ def export_run(run_dir: Path, output: Path) -> Path:
         env.close()
 
     # Keys of every NatureCNN in the plain policy (features_extractor, pi_/vf_ copies,
-    # q_net and q_net_target ...): a zoo extractor in the same place is merged into one.
+    # q_net and q_net_target ...): an extractor in the same place gives its NatureCNN form.
     trained_state = model.policy.state_dict()
     merged: dict[str, dict[str, torch.Tensor]] = {}
     state = {}
     for key in plain.policy.state_dict():
         match = NATURE_CNN_KEY.match(key)
         owner = model.policy.get_submodule(match["prefix"].rstrip(".")) if match and match["prefix"] else None
-        if owner is not None and hasattr(owner, "zoo"):
+        if owner is not None and hasattr(owner, "as_nature_cnn"):
             if match["prefix"] not in merged:
-                merged[match["prefix"]] = merge(owner.zoo).state_dict()
+                merged[match["prefix"]] = owner.as_nature_cnn().state_dict()
             state[key] = merged[match["prefix"]][match["key"]]
         else:
             state[key] = trained_state[key]

@@ -17,8 +17,9 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+from torch import nn
 
-from zoo_rl.core import GateNorm, freeze_gates, zooify
+from zoo_rl.core import GateNorm, freeze_gates, merge, zooify
 
 from .zoo_files import nature_cnn_weights
 
@@ -69,3 +70,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return self.zoo(observations)
+
+    def as_nature_cnn(self) -> nn.Module:
+        """One NatureCNN with the current shared coefficients (lite, or frozen gates)."""
+        return merge(self.zoo)

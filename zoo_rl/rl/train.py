@@ -22,7 +22,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from zoo_rl.io_utils import atomic_write, atomic_write_text
-from zoo_rl.rl.callbacks import GateLogger, PeriodicEval, ScoreLogger
+from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ScoreLogger
 from zoo_rl.rl.config import ConfigError, RunConfig
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
@@ -104,7 +104,7 @@ def train(config: RunConfig, out: Path) -> Path:
         model.set_logger(configure(str(run_dir / "tb"), ["tensorboard", "csv"]))
         callbacks = [ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip)]
         if get_method(config.method).needs_zoo:
-            callbacks.append(GateLogger(source_names(config.zoo)))
+            callbacks.append(ExtractorLogger(source_names(config.zoo)))
         if config.eval_freq:
             callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, lambda m: evaluate_model(m, config)))
         start = time.perf_counter()

@@ -1,13 +1,14 @@
 """Transfer methods, one small module each, looked up by name."""
 
 from .base import Method, nature_cnns
+from .distill import Distill
 from .ensemble import Ensemble
 from .finetune import Finetune
 from .scratch import Scratch
 from .zoo import LiteZooTuning, ZooNoAlign, ZooTuning, ZooUniform
 
 METHODS: dict[str, type[Method]] = {
-    m.name: m for m in (Scratch, Finetune, ZooTuning, LiteZooTuning, ZooNoAlign, ZooUniform, Ensemble)
+    m.name: m for m in (Scratch, Finetune, ZooTuning, LiteZooTuning, ZooNoAlign, ZooUniform, Ensemble, Distill)
 }
 
 
