@@ -24,8 +24,12 @@ from zoo_rl.core import merge, zoo_layers
 TRAIN_BATCH = 256
 
 
-def _acting_cost(policy: nn.Module, obs: torch.Tensor) -> tuple[int, int]:
-    """(MACs per observation, parameters) of one ``policy._predict`` on the batch ``obs``."""
+def _acting_cost(policy: nn.Module, obs: torch.Tensor, training: bool) -> tuple[int, int]:
+    """(MACs per observation, parameters) of one ``policy._predict`` on the batch ``obs``.
+
+    ``training`` runs it with gradients enabled, as in an update, so that extractors whose
+    training forward does extra work (distillation teachers) are charged for it.
+    """
     called: dict[int, nn.Module] = {}
 
     def record(module: nn.Module, *_) -> None:
@@ -34,7 +38,7 @@ def _acting_cost(policy: nn.Module, obs: torch.Tensor) -> tuple[int, int]:
     hooks = [m.register_forward_hook(record) for m in policy.modules()]
     counter = FlopCounterMode(display=False)
     try:
-        with torch.no_grad(), counter:
+        with torch.set_grad_enabled(training), counter:
             policy._predict(obs, deterministic=True)
     finally:
         for h in hooks:
@@ -45,7 +49,15 @@ def _acting_cost(policy: nn.Module, obs: torch.Tensor) -> tuple[int, int]:
 
 def merged_for_inference(policy: nn.Module) -> nn.Module:
     """A copy of ``policy`` whose lite / frozen-gate zoo extractors are plain NatureCNNs."""
-    policy = copy.deepcopy(policy)
+    # SB3 keeps the last action distribution (non-leaf tensors) on the policy; deepcopy
+    # refuses those, and the copy does not need them.
+    dist = getattr(policy, "action_dist", None)
+    kept = dist.__dict__.pop("distribution", None) if dist is not None else None
+    try:
+        policy = copy.deepcopy(policy)
+    finally:
+        if kept is not None:
+            dist.distribution = kept
     for module in list(policy.modules()):
         zoo = getattr(module, "zoo", None)
         if isinstance(zoo, nn.Module) and all(layer.lite or bool(layer.frozen) for layer in zoo_layers(zoo).values()):
@@ -55,14 +67,13 @@ def merged_for_inference(policy: nn.Module) -> nn.Module:
 
 def policy_cost(model: BaseAlgorithm) -> dict[str, float]:
     policy = model.policy
+    inference = merged_for_inference(policy)
     obs = policy.obs_to_tensor(torch.zeros(TRAIN_BATCH, *model.observation_space.shape, dtype=torch.uint8).numpy())[0]
     policy.set_training_mode(True)
-    train_macs, _ = _acting_cost(policy, obs)
-    obs = obs[:1]
+    train_macs, _ = _acting_cost(policy, obs, training=True)
     trainable = {id(p): p.numel() for g in policy.optimizer.param_groups for p in g["params"] if p.requires_grad}
-    inference = merged_for_inference(policy)
     inference.set_training_mode(False)
-    inference_macs, inference_params = _acting_cost(inference, obs)
+    inference_macs, inference_params = _acting_cost(inference, obs[:1], training=False)
     policy.set_training_mode(False)
     return {
         "train_gmacs": train_macs / 1e9,
