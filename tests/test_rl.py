@@ -91,7 +91,7 @@ def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
     assert json.loads((run / "eval.json").read_text())["episodes"] == 1
     events = list((run / "tb").glob("events.out.tfevents.*"))
     assert events
-    if method not in ("scratch", "ensemble", "distill"):
+    if method not in ("scratch", "ensemble", "distill", "kflow"):
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
@@ -312,3 +312,34 @@ def test_distillation_loss_trains_the_student_towards_the_teachers(tiny_zoo):
     assert all(torch.equal(a, t.cnn[0].weight) for a, t in zip(teacher_before, extractor.teachers, strict=True))
     extractor.eval()
     torch.testing.assert_close(extractor(obs), extractor.student(obs))
+
+
+def test_kflow_without_teacher_weight_is_the_student_alone(tiny_zoo):
+    from zoo_rl.rl.methods.kflow import KnowledgeFlowNatureCNN
+
+    env = make_atari_vec_env("Breakout", 2, 0)
+    extractor = KnowledgeFlowNatureCNN(
+        env.observation_space, zoo=zoo_files(tiny_zoo), dependency_weight=1.0, ramp_updates=1
+    )
+    obs = torch.as_tensor(env.reset()).float() / 255
+    env.close()
+    with pytest.raises(ValueError, match="still depends on its teachers"):
+        extractor.as_nature_cnn()
+    optimizer = torch.optim.Adam([extractor.dependency], lr=0.05)
+    for _ in range(200):  # only the dependency loss: it must free the student
+        optimizer.zero_grad()
+        extractor(obs).sum().mul(0).backward()
+        optimizer.step()
+        if not extractor.teachers_in_use():
+            break
+    assert not extractor.teachers_in_use()
+    with_teachers = extractor(obs)
+    student = extractor.as_nature_cnn()
+    extractor.teachers = torch.nn.ModuleList()  # remove the teachers entirely
+    torch.testing.assert_close(extractor(obs), with_teachers, rtol=0, atol=0)
+    torch.testing.assert_close(student(obs), with_teachers, rtol=0, atol=0)
+
+
+def test_kflow_still_using_teachers_refuses_export(transfer_runs, tmp_path, capsys):
+    assert run_cli("export", transfer_runs / "Breakout_kflow_ppo_s0", "-o", tmp_path / "x.zip") == 2
+    assert "still depends on its teachers" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from zoo_rl.core import gate_coefficients
@@ -73,6 +74,12 @@ class ExtractorLogger(BaseCallback):
             if hasattr(extractor, "last_loss"):
                 self.logger.record(f"distill/{extractor_name}/loss", extractor.last_loss)
                 self.logger.record(f"distill/{extractor_name}/weight", extractor.current_weight())
+            if hasattr(extractor, "mixing_weights"):
+                with torch.no_grad():
+                    weights = extractor.mixing_weights()
+                for layer, row in enumerate(weights.tolist()):
+                    for name, value in zip(["student", *self.source_names], row, strict=True):
+                        self.logger.record(f"kflow/{extractor_name}/layer{layer}/{name}", value)
             if not hasattr(extractor, "zoo"):
                 continue
             for layer, coeffs in gate_coefficients(extractor.zoo).items():

@@ -4,11 +4,13 @@ from .base import Method, nature_cnns
 from .distill import Distill
 from .ensemble import Ensemble
 from .finetune import Finetune
+from .kflow import KnowledgeFlow
 from .scratch import Scratch
 from .zoo import LiteZooTuning, ZooNoAlign, ZooTuning, ZooUniform
 
 METHODS: dict[str, type[Method]] = {
-    m.name: m for m in (Scratch, Finetune, ZooTuning, LiteZooTuning, ZooNoAlign, ZooUniform, Ensemble, Distill)
+    m.name: m
+    for m in (Scratch, Finetune, ZooTuning, LiteZooTuning, ZooNoAlign, ZooUniform, Ensemble, Distill, KnowledgeFlow)
 }
 
 
