@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="zoo",
-        help="zoo, lite, scratch, finetune, ensemble, zoo-noalign or zoo-uniform (default: zoo)",
+        help="zoo, lite, scratch, finetune, ensemble, distill, kflow, zoo-noalign or zoo-uniform (default: zoo)",
     )
     p.add_argument("--zoo", nargs="+", default=[], help="zoo members (.zip), a zoo directory or its manifest")
     p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
