@@ -343,3 +343,16 @@ def test_kflow_without_teacher_weight_is_the_student_alone(tiny_zoo):
 def test_kflow_still_using_teachers_refuses_export(transfer_runs, tmp_path, capsys):
     assert run_cli("export", transfer_runs / "Breakout_kflow_ppo_s0", "-o", tmp_path / "x.zip") == 2
     assert "still depends on its teachers" in capsys.readouterr().err
+
+
+def test_finetune_source_all_makes_one_run_per_member(tiny_zoo, tiny_hyperparams, tmp_path):
+    rc = run_cli("transfer", "Breakout", "--method", "finetune", "--source", "all", "--zoo", tiny_zoo,
+                 "--steps", 64, "--n-envs", 1, "--eval-episodes", 1, "--out", tmp_path,
+                 "--hyperparams", tiny_hyperparams)  # fmt: skip
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "Breakout_finetune-breakout_ppo_s0_ppo_s0",
+        "Breakout_finetune-pong_dqn_s0_ppo_s0",
+    ]
+    model, _ = load_run_model(tmp_path / "Breakout_finetune-pong_dqn_s0_ppo_s0")
+    assert model.policy.features_extractor is not None  # rebuilt from config and weights only
