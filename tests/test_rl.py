@@ -19,6 +19,7 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from zoo_rl.core import zoo_layers
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.rl import ZooFileError, ZooNatureCNN, nature_cnn_weights
+from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.manifest import read_manifest, zoo_paths
 from zoo_rl.rl.methods import METHODS
 from zoo_rl.rl.policies import load_run_model
@@ -354,5 +355,5 @@ def test_finetune_source_all_makes_one_run_per_member(tiny_zoo, tiny_hyperparams
         "Breakout_finetune-breakout_ppo_s0_ppo_s0",
         "Breakout_finetune-pong_dqn_s0_ppo_s0",
     ]
-    model, _ = load_run_model(tmp_path / "Breakout_finetune-pong_dqn_s0_ppo_s0")
-    assert model.policy.features_extractor is not None  # rebuilt from config and weights only
+    config = RunConfig.load(tmp_path / "Breakout_finetune-pong_dqn_s0_ppo_s0" / "config.yaml")
+    assert Path(config.source).name == "pong_dqn_s0.zip" and config.zoo == []
