@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -11,11 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_torch_load_is_weights_only():
     offenders = []
     for path in [*ROOT.glob("zoo_rl/**/*.py"), *ROOT.glob("scripts/**/*.py")]:
-        text = path.read_text()
-        for match in re.finditer(r"torch\.load\(", text):
-            call = text[match.start() : text.find(")", match.end()) + 1]
-            if "weights_only=True" not in call:
-                offenders.append(f"{path.relative_to(ROOT)}: {call}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.load":
+                safe = any(
+                    k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords
+                )
+                if not safe:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
     assert offenders == []
 
 
