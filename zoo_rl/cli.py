@@ -1,4 +1,4 @@
-"""``zoo-rl``: one verb per job (pretrain, transfer, eval, plot, export)."""
+"""zoo-rl: transfer from a zoo of pretrained Atari agents (Zoo-Tuning and baselines), one verb per job."""
 
 from __future__ import annotations
 
@@ -228,7 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
     p.set_defaults(func=cmd_cost)
 
-    p = sub.add_parser("export", help="a lite/finetune/scratch run as a plain SB3 NatureCNN zip")
+    p = sub.add_parser(
+        "export",
+        help="a run as a plain SB3 NatureCNN zip (lite, zoo-uniform, distill, kflow, finetune, scratch)",
+    )
     p.add_argument("rundir", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.set_defaults(func=cmd_export)
