@@ -5,23 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
 from zoo_rl.rl.config import RunConfig
 
 
 class Method:
-    """A row of the paper's comparison.  Subclasses override what they change."""
+    """A row of the paper's comparison.  Subclasses override what they change.
+
+    A method that replaces the features extractor names its class and the options a user
+    may set with ``--method-option``; the extractor gets the zoo and those options.
+    """
 
     name: str = ""
     needs_zoo: bool = False
     needs_source: bool = False
     # Whether `zoo-rl export` can turn the trained policy into a plain NatureCNN policy.
     exportable: bool = False
+    extractor_class: type[BaseFeaturesExtractor] | None = None
+    options: tuple[str, ...] = ()
+
+    def extractor_kwargs(self, config: RunConfig) -> dict[str, Any]:
+        """Keyword arguments of ``extractor_class`` besides the zoo."""
+        return dict(config.method_options)
 
     def policy_kwargs(self, config: RunConfig) -> dict[str, Any]:
         """Extra ``policy_kwargs`` for the SB3 algorithm (the features extractor, mostly)."""
-        return {}
+        unknown = sorted(set(config.method_options) - set(self.options))
+        if unknown:
+            expected = f"expected some of {self.options}" if self.options else "it takes none"
+            raise ValueError(f"unknown option(s) {unknown} for method {self.name}; {expected}")
+        if self.extractor_class is None:
+            return {}
+        kwargs = dict(zoo=list(config.zoo), **self.extractor_kwargs(config))
+        # SB3 drops the MLP between features and heads only for its own NatureCNN class;
+        # net_arch=[] keeps every method's policy the same shape as a NatureCNN policy.
+        return dict(features_extractor_class=self.extractor_class, features_extractor_kwargs=kwargs, net_arch=[])
 
     def initialize(self, model: BaseAlgorithm, config: RunConfig) -> None:
         """Change the freshly built model's weights before training."""

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.zoo_files import nature_cnn_weights
 
 from .base import Method
-
-DISTILL_OPTIONS = ("weight", "decay_updates")
 
 
 class AddAuxiliaryLoss(torch.autograd.Function):
@@ -97,10 +93,5 @@ class Distill(Method):
     name = "distill"
     needs_zoo = True
     exportable = True
-
-    def policy_kwargs(self, config: RunConfig) -> dict[str, Any]:
-        unknown = sorted(set(config.method_options) - set(DISTILL_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown option(s) {unknown} for method distill; expected some of {DISTILL_OPTIONS}")
-        kwargs = dict(zoo=list(config.zoo), **config.method_options)
-        return dict(features_extractor_class=DistillNatureCNN, features_extractor_kwargs=kwargs, net_arch=[])
+    extractor_class = DistillNatureCNN
+    options = ("weight", "decay_updates")

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.zoo_files import nature_cnn_weights
 
 from .base import Method
@@ -40,12 +38,4 @@ class EnsembleNatureCNN(BaseFeaturesExtractor):
 class Ensemble(Method):
     name = "ensemble"
     needs_zoo = True
-
-    def policy_kwargs(self, config: RunConfig) -> dict[str, Any]:
-        if config.method_options:
-            raise ValueError(f"method ensemble takes no options, got {sorted(config.method_options)}")
-        return dict(
-            features_extractor_class=EnsembleNatureCNN,
-            features_extractor_kwargs=dict(zoo=list(config.zoo)),
-            net_arch=[],
-        )
+    extractor_class = EnsembleNatureCNN

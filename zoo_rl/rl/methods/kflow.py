@@ -16,20 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.zoo_files import nature_cnn_weights
 
 from .base import Method
 from .distill import AddAuxiliaryLoss
-
-KFLOW_OPTIONS = ("dependency_weight", "ramp_updates")
 
 
 def _layers(cnn: NatureCNN) -> list[nn.Module]:
@@ -122,10 +118,5 @@ class KnowledgeFlow(Method):
     name = "kflow"
     needs_zoo = True
     exportable = True
-
-    def policy_kwargs(self, config: RunConfig) -> dict[str, Any]:
-        unknown = sorted(set(config.method_options) - set(KFLOW_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown option(s) {unknown} for method kflow; expected some of {KFLOW_OPTIONS}")
-        kwargs = dict(zoo=list(config.zoo), **config.method_options)
-        return dict(features_extractor_class=KnowledgeFlowNatureCNN, features_extractor_kwargs=kwargs, net_arch=[])
+    extractor_class = KnowledgeFlowNatureCNN
+    options = ("dependency_weight", "ramp_updates")

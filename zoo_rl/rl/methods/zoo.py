@@ -9,27 +9,20 @@ from zoo_rl.rl.extractor import ZooNatureCNN
 
 from .base import Method
 
-# Options a user may set with --method-option KEY=VALUE; the rest are fixed by the method.
-ZOO_OPTIONS = ("gate_norm", "align", "zoo_linear", "ema_momentum", "fixed_gates")
-
 
 class ZooTuning(Method):
     name = "zoo"
     needs_zoo = True
+    extractor_class = ZooNatureCNN
+    options = ("gate_norm", "align", "zoo_linear", "ema_momentum", "fixed_gates")
     lite = False
 
     def fixed_options(self, config: RunConfig) -> dict[str, Any]:
         """Options that define the method (ablations), over the user's."""
         return {}
 
-    def policy_kwargs(self, config: RunConfig) -> dict[str, Any]:
-        unknown = sorted(set(config.method_options) - set(ZOO_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown option(s) {unknown} for method {self.name}; expected some of {ZOO_OPTIONS}")
-        kwargs = dict(zoo=list(config.zoo), lite=self.lite, **{**config.method_options, **self.fixed_options(config)})
-        # SB3 drops the MLP between features and heads only for its own NatureCNN class;
-        # net_arch=[] keeps the zoo policy the same shape as a NatureCNN policy.
-        return dict(features_extractor_class=ZooNatureCNN, features_extractor_kwargs=kwargs, net_arch=[])
+    def extractor_kwargs(self, config: RunConfig) -> dict[str, Any]:
+        return dict(lite=self.lite, **{**config.method_options, **self.fixed_options(config)})
 
 
 class LiteZooTuning(ZooTuning):
