@@ -117,3 +117,16 @@ def action_head(state: Mapping[str, torch.Tensor]) -> tuple[str, torch.Tensor, t
         if prefix + "weight" in state:
             return family, state[prefix + "weight"], state[prefix + "bias"]
     raise ValueError("no action head (action_net, q_net.q_net or quantile_net.quantile_net) in the policy")
+
+
+def source_nature_cnns(observation_space, zoo, features_dim: int = 512, trainable: bool = True) -> torch.nn.ModuleList:
+    """One SB3 NatureCNN per zoo member, initialised from its weights (frozen unless ``trainable``)."""
+    from stable_baselines3.common.torch_layers import NatureCNN
+
+    cnns = torch.nn.ModuleList()
+    for path in zoo:
+        cnn = NatureCNN(observation_space, features_dim=features_dim)
+        cnn.load_state_dict(nature_cnn_weights(path, in_channels=observation_space.shape[0]))
+        cnn.requires_grad_(trainable)
+        cnns.append(cnn)
+    return cnns

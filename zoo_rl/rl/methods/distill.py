@@ -19,7 +19,7 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.rl.zoo_files import nature_cnn_weights
+from zoo_rl.rl.zoo_files import source_nature_cnns
 
 from .base import Method
 
@@ -51,12 +51,7 @@ class DistillNatureCNN(BaseFeaturesExtractor):
         if weight < 0 or decay_updates < 0:
             raise ValueError(f"distill weight and decay_updates must be >= 0, got {weight}, {decay_updates}")
         self.student = NatureCNN(observation_space, features_dim=features_dim)
-        self.teachers = nn.ModuleList()
-        for path in zoo:
-            teacher = NatureCNN(observation_space, features_dim=features_dim)
-            teacher.load_state_dict(nature_cnn_weights(path, in_channels=observation_space.shape[0]))
-            teacher.requires_grad_(False)
-            self.teachers.append(teacher)
+        self.teachers = source_nature_cnns(observation_space, zoo, features_dim, trainable=False)
         self.adapters = nn.ModuleList(nn.Linear(features_dim, features_dim) for _ in zoo)
         self.weight = weight
         self.decay_updates = decay_updates

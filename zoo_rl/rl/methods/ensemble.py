@@ -12,10 +12,9 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
-from torch import nn
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from zoo_rl.rl.zoo_files import nature_cnn_weights
+from zoo_rl.rl.zoo_files import source_nature_cnns
 
 from .base import Method
 
@@ -25,11 +24,7 @@ class EnsembleNatureCNN(BaseFeaturesExtractor):
 
     def __init__(self, observation_space: gym.spaces.Box, zoo: Sequence[str | Path], features_dim: int = 512):
         super().__init__(observation_space, features_dim)
-        self.members = nn.ModuleList()
-        for path in zoo:
-            cnn = NatureCNN(observation_space, features_dim=features_dim)
-            cnn.load_state_dict(nature_cnn_weights(path, in_channels=observation_space.shape[0]))
-            self.members.append(cnn)
+        self.members = source_nature_cnns(observation_space, zoo, features_dim, trainable=True)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return torch.stack([cnn(observations) for cnn in self.members]).mean(dim=0)

@@ -22,7 +22,7 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.rl.zoo_files import nature_cnn_weights
+from zoo_rl.rl.zoo_files import source_nature_cnns
 
 from .base import Method
 from .distill import AddAuxiliaryLoss
@@ -61,12 +61,7 @@ class KnowledgeFlowNatureCNN(BaseFeaturesExtractor):
                 f"kflow needs dependency_weight >= 0 and ramp_updates >= 1, got {dependency_weight}, {ramp_updates}"
             )
         self.student = NatureCNN(observation_space, features_dim=features_dim)
-        self.teachers = nn.ModuleList()
-        for path in zoo:
-            teacher = NatureCNN(observation_space, features_dim=features_dim)
-            teacher.load_state_dict(nature_cnn_weights(path, in_channels=observation_space.shape[0]))
-            teacher.requires_grad_(False)
-            self.teachers.append(teacher)
+        self.teachers = source_nature_cnns(observation_space, zoo, features_dim, trainable=False)
         widths = [(32, True), (64, True), (64, True), (features_dim, False)]
         self.transforms = nn.ModuleList(nn.ModuleList(_identity_transform(w, conv) for _ in zoo) for w, conv in widths)
         self.dependency = nn.Parameter(torch.ones(len(widths), len(zoo) + 1))
