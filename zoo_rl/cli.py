@@ -141,6 +141,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_quickstart(args: argparse.Namespace) -> None:
     from zoo_rl.rl.config import read_yaml
+    from zoo_rl.rl.plotting import plot_runs
 
     qs = read_yaml(args.config)
     root = Path(__file__).resolve().parents[1]
@@ -154,7 +155,7 @@ def cmd_quickstart(args: argparse.Namespace) -> None:
             print("zoo-rl " + " ".join(argv), flush=True)
             if main(argv) != 0:
                 raise SystemExit(2)
-    png = __import__("zoo_rl.rl.plotting", fromlist=["plot_runs"]).plot_runs([Path(qs["out"])], Path(qs["plot"]))
+    png = plot_runs([Path(qs["out"])], Path(qs["plot"]))
     print(f"learning curves: {png.resolve()}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -45,7 +46,7 @@ class ZipPolicy(nn.Module):
             raise ValueError(f"{path}: not a NatureCNN policy")
         weights = {k: state[prefix + k] for k in NATURE_CNN_KEYS}
         channels = weights["cnn.0.weight"].shape[1]
-        space = __import__("gymnasium").spaces.Box(0, 255, (channels, 84, 84), np.uint8)
+        space = gym.spaces.Box(0, 255, (channels, 84, 84), np.uint8)
         self.cnn = NatureCNN(space, features_dim=weights["linear.0.weight"].shape[0])
         self.cnn.load_state_dict(weights)
         self.family, w, b = action_head(state)
