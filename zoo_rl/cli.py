@@ -22,6 +22,9 @@ def _common_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="ale_vector", help="ale_vector (fast, default) or sb3 (make_atari_env)")
     p.add_argument("--eval-episodes", type=int, default=10, help="full games per evaluation")
     p.add_argument("--eval-freq", type=int, default=0, help="also evaluate every N agent steps (0: at the end only)")
+    p.add_argument(
+        "--checkpoint-freq", type=int, default=25_000, help="checkpoint every N agent steps (0: never; default 25000)"
+    )
     p.add_argument("--hyperparams", type=Path, default=None, help="YAML file instead of configs/algos.yaml")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
 
@@ -43,6 +46,7 @@ def _run_config(args: argparse.Namespace, command: str, **extra):
         backend=args.backend,
         eval_episodes=args.eval_episodes,
         eval_freq=args.eval_freq,
+        checkpoint_freq=args.checkpoint_freq,
         device=args.device,
         **extra,
     )
@@ -242,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from zoo_rl.envs import UnknownGameError
+    from zoo_rl.rl.checkpoint import TrainingDiverged
     from zoo_rl.rl.config import ConfigError
     from zoo_rl.rl.manifest import ManifestError
     from zoo_rl.rl.zoo_files import ZooFileError
@@ -251,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ZooFileError, ManifestError, UnknownGameError, ValueError) as err:
         print(f"zoo-rl {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:
+        print(f"zoo-rl {args.command}: training diverged: {err}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -22,13 +22,18 @@ class ScoreLogger(BaseCallback):
     over, before episodic life or reward clipping touch anything.
     """
 
-    def __init__(self, path: Path, frame_skip: int):
+    def __init__(self, path: Path, frame_skip: int, wall_offset: float = 0.0):
         super().__init__()
         self.path = path
         self.frame_skip = frame_skip
         self._file = None
         self._writer = None
-        self._t0 = time.time()
+        self._t0 = time.time() - wall_offset
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds since the run started, counting the time before a resume."""
+        return round(time.time() - self._t0, 2)
 
     def _on_training_start(self) -> None:
         new = not self.path.exists()
@@ -42,9 +47,7 @@ class ScoreLogger(BaseCallback):
             episode = info.get("episode")
             if episode is not None:
                 steps = self.num_timesteps
-                self._writer.writerow(
-                    [steps, steps * self.frame_skip, episode["r"], episode["l"], round(time.time() - self._t0, 2)]
-                )
+                self._writer.writerow([steps, steps * self.frame_skip, episode["r"], episode["l"], self.wall_s])
                 self.logger.record_mean("score/game", episode["r"])
         return True
 
@@ -91,12 +94,12 @@ class ExtractorLogger(BaseCallback):
 class PeriodicEval(BaseCallback):
     """Every ``every_steps`` agent steps, plays full games and appends a row to ``evals.csv``."""
 
-    def __init__(self, path: Path, every_steps: int, evaluate_fn):
+    def __init__(self, path: Path, every_steps: int, evaluate_fn, start_steps: int = 0):
         super().__init__()
         self.path = path
         self.every_steps = every_steps
         self.evaluate_fn = evaluate_fn
-        self._next = every_steps
+        self._next = (start_steps // every_steps + 1) * every_steps
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:

@@ -88,6 +88,7 @@ class RunConfig:
     backend: str = "ale_vector"
     eval_episodes: int = 10
     eval_freq: int = 0
+    checkpoint_freq: int = 25_000
     device: str = "cpu"
 
     def __post_init__(self):
@@ -102,6 +103,8 @@ class RunConfig:
             raise ConfigError(f"eval_episodes must be >= 1, got {self.eval_episodes}")
         if self.eval_freq < 0:
             raise ConfigError(f"eval_freq must be >= 0, got {self.eval_freq}")
+        if self.checkpoint_freq < 0:
+            raise ConfigError(f"checkpoint_freq must be >= 0, got {self.checkpoint_freq}")
 
     @property
     def settings(self) -> AtariSettings:
@@ -122,6 +125,10 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two configs the same run (how often it checkpoints and where it trains do not)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("checkpoint_freq", "device")}
 
     def save(self, path: Path) -> None:
         from zoo_rl.io_utils import atomic_write_text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,22 @@ import numpy as np
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
+from torch.utils.tensorboard import SummaryWriter
 
 from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ScoreLogger
+from zoo_rl.rl.checkpoint import (
+    CHECKPOINT,
+    Checkpointer,
+    as_divergence,
+    assert_finite,
+    load_checkpoint,
+    remove_checkpoint,
+    restore,
+)
 from zoo_rl.rl.config import ConfigError, RunConfig
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
@@ -84,32 +95,59 @@ def source_names(zoo: list[str]) -> list[str]:
 
 
 def train(config: RunConfig, out: Path) -> Path:
-    """Train one run under ``out``; return its run directory."""
+    """Train one run under ``out`` and return its run directory.
+
+    Re-running the same command resumes: a finished run is skipped, an unfinished one
+    continues from its last checkpoint (or starts again if it died before its first).
+    """
     validate(config)
     run_dir = Path(out) / config.run_name()
-    if (run_dir / "model.zip").exists():
-        previous = RunConfig.load(run_dir / "config.yaml")
-        if previous.to_dict() != config.to_dict():
-            raise ConfigError(f"{run_dir}: already holds a different finished run; choose another --out")
+    status = run_status(run_dir, config)
+    if status == "finished":
         print(f"{run_dir}: already finished, skipping")
         return run_dir
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # an unfinished run without checkpoints: start again
-    run_dir.mkdir(parents=True)
-    config.save(run_dir / "config.yaml")
-
+    checkpoint = load_checkpoint(run_dir) if status == "checkpoint" else None
     env = make_env(config)
     try:
-        model = build_model(config, env)
-        model.set_logger(configure(str(run_dir / "tb"), ["tensorboard", "csv"]))
-        callbacks = [ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip)]
+        model = build_model(config, env)  # before any file is made: bad options leave nothing behind
+        done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
+        if checkpoint is None:
+            start_run_dir(run_dir, config)
+        else:
+            restore(model, checkpoint, run_dir, config.seed)
+            done, previous = checkpoint["num_timesteps"], checkpoint["extra"]
+            for log in ("scores.csv", "evals.csv"):
+                truncate_log(run_dir / log, done)
+            print(f"{run_dir}: resuming from the checkpoint at step {done} of {config.steps}", flush=True)
+        model.set_logger(run_logger(run_dir, purge_step=done + 1 if done else 0))
+        score_log = ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip, wall_offset=previous["wall_s"])
+        start = time.perf_counter()
+
+        def elapsed() -> dict[str, float]:
+            seconds = previous["train_seconds"] + time.perf_counter() - start
+            return {"train_seconds": seconds, "wall_s": score_log.wall_s}
+
+        checkpointer = Checkpointer(run_dir, config.checkpoint_freq, elapsed, last_saved=done)
+        callbacks = [score_log, checkpointer]
         if get_method(config.method).needs_zoo:
             callbacks.append(ExtractorLogger(source_names(config.zoo)))
         if config.eval_freq:
-            callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, lambda m: evaluate_model(m, config)))
-        start = time.perf_counter()
-        model.learn(total_timesteps=config.steps, callback=CallbackList(callbacks), progress_bar=True)
-        seconds = time.perf_counter() - start
+            evaluate_fn = partial(evaluate_model, config=config)
+            callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, evaluate_fn, start_steps=done))
+        try:
+            model.learn(
+                total_timesteps=config.steps - done,
+                callback=CallbackList(callbacks),
+                progress_bar=True,
+                reset_num_timesteps=checkpoint is None,
+            )
+        except (ValueError, RuntimeError) as err:
+            diverged = as_divergence(err, model, checkpointer.last_saved)
+            if diverged is None:
+                raise
+            raise diverged from err
+        assert_finite(model, checkpointer.last_saved)
+        seconds = elapsed()["train_seconds"]
     finally:
         env.close()
     cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
@@ -120,7 +158,51 @@ def train(config: RunConfig, out: Path) -> Path:
     if config.command == "pretrain":
         drop_optimizer_state(model)
     atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
+    remove_checkpoint(run_dir)
     return run_dir
+
+
+def run_status(run_dir: Path, config: RunConfig) -> str:
+    """``"new"``, ``"finished"``, ``"checkpoint"`` (resume) or ``"restart"`` (died before a checkpoint).
+
+    Raises :class:`ConfigError` when ``run_dir`` holds a different run or is not a run directory,
+    so that nothing of someone else's is overwritten.
+    """
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return "new"
+    if not (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir}: exists and is not a zoo-rl run directory (no config.yaml); choose another --out")
+    if RunConfig.load(run_dir / "config.yaml").identity() != config.identity():
+        raise ConfigError(f"{run_dir}: already holds a different run (see its config.yaml); choose another --out")
+    if (run_dir / "model.zip").exists():
+        return "finished"
+    return "checkpoint" if (run_dir / CHECKPOINT).exists() else "restart"
+
+
+def start_run_dir(run_dir: Path, config: RunConfig) -> None:
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # the same run, killed before its first checkpoint: nothing to keep
+    run_dir.mkdir(parents=True)
+    config.save(run_dir / "config.yaml")
+
+
+def truncate_log(path: Path, steps: int) -> None:
+    """Drop the rows a killed run logged after its checkpoint, so the resumed log has no duplicates."""
+    if not path.exists():
+        return
+    header, *rows = path.read_text().splitlines(keepends=True)
+    kept = [row for row in rows if row.strip() and int(row.split(",", 1)[0]) <= steps]
+    atomic_write_text(path, header + "".join(kept))
+
+
+def run_logger(run_dir: Path, purge_step: int) -> Logger:
+    """TensorBoard logger of the run; on resume, TensorBoard hides what a killed run
+    wrote from ``purge_step`` on (the step after its checkpoint)."""
+    output = TensorBoardOutputFormat(str(run_dir / "tb"))
+    if purge_step:
+        output.writer.close()
+        output.writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=purge_step)
+    return Logger(folder=str(run_dir / "tb"), output_formats=[output])
 
 
 def make_env(config: RunConfig) -> VecEnv:
