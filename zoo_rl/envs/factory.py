@@ -8,7 +8,7 @@ reward clipping) do to what the agent sees.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage
 
@@ -37,6 +37,11 @@ class AtariSettings:
     clip_reward: bool = True  # training only
 
     def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = {"int": (int,), "float": (int, float), "bool": (bool,)}[f.type]
+            if not isinstance(value, expected) or (isinstance(value, bool) and f.type != "bool"):
+                raise ValueError(f"env setting {f.name} must be of type {f.type}, got {value!r:.40}")
         for name in ("frame_stack", "frame_skip", "screen_size", "max_episode_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"env setting {name} must be >= 1, got {getattr(self, name)}")

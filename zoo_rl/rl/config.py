@@ -7,23 +7,47 @@ that is needed to rebuild the run's model (for evaluation, export or resume).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, fields
+import inspect
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
-from zoo_rl.envs import AtariSettings, display_name
+from zoo_rl.envs import AtariSettings, UnknownGameError, display_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
 ENV_PRESETS = REPO_ROOT / "envs" / "atari.yaml"
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn", "qrdqn")
 ON_POLICY: frozenset[str] = frozenset({"ppo", "a2c"})
+COMMANDS: tuple[str, ...] = ("pretrain", "transfer")
+
+
+# Constructor arguments that zoo-rl sets itself; everything else may come from the YAML.
+_RESERVED = frozenset({"self", "policy", "env", "seed", "device", "verbose", "_init_setup_model"})
 
 
 class ConfigError(ValueError):
     """A config file or value that is not what zoo-rl expects; the message names it."""
+
+
+def algorithm_class(algo: str) -> type:
+    """The SB3 (or sb3-contrib) class of ``algo``."""
+    if algo == "qrdqn":
+        from sb3_contrib import QRDQN
+
+        return QRDQN
+    from stable_baselines3 import A2C, DQN, PPO
+
+    return {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
+
+
+def unknown_hyperparams(algo: str, hyperparams: dict[str, Any]) -> list[str]:
+    """Keys of ``hyperparams`` that the constructor of ``algo`` does not take."""
+    accepted = set(inspect.signature(algorithm_class(algo).__init__).parameters) - _RESERVED
+    return sorted(set(hyperparams) - accepted)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -46,7 +70,16 @@ def algo_defaults(algo: str, path: Path | None = None) -> tuple[int, dict[str, A
     entry = read_yaml(path).get(algo)
     if not isinstance(entry, dict) or "n_envs" not in entry:
         raise ConfigError(f"{path}: no entry {algo!r} with n_envs and hyperparams")
-    return int(entry["n_envs"]), copy.deepcopy(entry.get("hyperparams") or {})
+    extra = sorted(set(entry) - {"n_envs", "hyperparams"})
+    if extra:
+        raise ConfigError(f"{path}: {algo}: unknown key(s) {extra}; expected n_envs and hyperparams")
+    hyperparams = entry.get("hyperparams") or {}
+    if not isinstance(entry["n_envs"], int) or not isinstance(hyperparams, dict):
+        raise ConfigError(f"{path}: {algo}: n_envs must be an integer and hyperparams a mapping")
+    unknown = unknown_hyperparams(algo, hyperparams)
+    if unknown:
+        raise ConfigError(f"{path}: {algo}.hyperparams: unknown key(s) {unknown} for {algo}")
+    return entry["n_envs"], copy.deepcopy(hyperparams)
 
 
 def env_settings(preset: str = "default", overrides: dict[str, Any] | None = None) -> AtariSettings:
@@ -92,9 +125,24 @@ class RunConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        self.game = display_name(self.game)
+        hints = get_type_hints(RunConfig)
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), hints[f.name])
+        unknown_env = sorted(set(self.env) - {f.name for f in fields(AtariSettings)})
+        if unknown_env:
+            raise ConfigError(f"env: unknown setting(s) {unknown_env}")
+        try:
+            self.game = display_name(self.game)
+            AtariSettings(**self.env)
+        except (UnknownGameError, TypeError, ValueError) as err:
+            raise ConfigError(str(err)) from err
+        if self.command not in COMMANDS:
+            raise ConfigError(f"command must be one of {COMMANDS}, got {self.command!r}")
         if self.algo not in ALGOS:
             raise ConfigError(f"unknown algorithm {self.algo!r}; expected one of {', '.join(ALGOS)}")
+        unknown = unknown_hyperparams(self.algo, self.hyperparams)
+        if unknown:
+            raise ConfigError(f"hyperparams: unknown key(s) {unknown} for {self.algo}")
         if self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.n_envs < 1:
@@ -137,12 +185,40 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
-        data = read_yaml(path)
+        return cls.from_dict(read_yaml(path), where=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> RunConfig:
+        """A checked config; any problem is a :class:`ConfigError` naming ``where`` and the key."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known, key=str)
         if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {unknown}")
+            raise ConfigError(f"{where}: unknown key(s) {unknown}")
+        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is MISSING
+                         and f.default_factory is MISSING)  # fmt: skip
+        if missing:
+            raise ConfigError(f"{where}: missing key(s) {missing}")
         try:
             return cls(**data)
-        except TypeError as err:
-            raise ConfigError(f"{path}: {err}") from err
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from err
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list of strings",
+               dict: "a mapping with string keys", type(None): "null"}  # fmt: skip
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    """``value`` matches the field's annotation (bool is not accepted as an int)."""
+    allowed = get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    origins = tuple(get_origin(a) or a for a in allowed)
+    ok = isinstance(value, origins) and not (isinstance(value, bool) and bool not in origins)
+    if ok and isinstance(value, list):
+        ok = all(isinstance(v, str) for v in value)
+    if ok and isinstance(value, dict):
+        ok = all(isinstance(k, str) for k in value)
+    if not ok:
+        expected = " or ".join(_TYPE_NAMES.get(o, o.__name__) for o in origins)
+        raise ConfigError(f"{name} must be {expected}, got {value!r:.80}")

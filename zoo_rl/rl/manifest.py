@@ -25,6 +25,8 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
         raise ManifestError(f"{path}: no such manifest") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ManifestError(f"{path}: not valid JSON ({err})") from err
+    except OSError as err:
+        raise ManifestError(f"{path}: cannot be read ({err.strerror})") from err
     if not isinstance(data, dict) or not isinstance(data.get("agents"), list):
         raise ManifestError(f"{path}: expected an object with a list under 'agents'")
     for i, entry in enumerate(data["agents"]):
@@ -33,11 +35,13 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in ENTRY_KEYS if k not in entry]
         if missing:
             raise ManifestError(f"{path}: agents[{i}] lacks key(s) {missing}")
-        if not isinstance(entry["file"], str) or not entry["file"]:
-            raise ManifestError(f"{path}: agents[{i}].file must be a non-empty string")
+        for key in ("file", "game", "algorithm", "sha256"):
+            if not isinstance(entry[key], str) or not entry[key]:
+                raise ManifestError(f"{path}: agents[{i}].{key} must be a non-empty string")
         if not isinstance(entry["eval"], dict) or any(k not in entry["eval"] for k in EVAL_KEYS):
             raise ManifestError(f"{path}: agents[{i}].eval must hold {list(EVAL_KEYS)}")
-        if not isinstance(entry["agent_steps"], int) or entry["agent_steps"] < 0:
+        steps = entry["agent_steps"]
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
             raise ManifestError(f"{path}: agents[{i}].agent_steps must be a non-negative integer")
     return data["agents"]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
@@ -34,19 +33,11 @@ from zoo_rl.rl.checkpoint import (
     remove_checkpoint,
     restore,
 )
-from zoo_rl.rl.config import ConfigError, RunConfig
+from zoo_rl.rl.config import ConfigError, RunConfig, algorithm_class
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
 from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights, sha256
-
-
-def algorithm_class(algo: str) -> type[BaseAlgorithm]:
-    if algo == "qrdqn":
-        from sb3_contrib import QRDQN
-
-        return QRDQN
-    return {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
 
 
 def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -62,9 +53,12 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     method = get_method(config.method)
     hyperparams = resolve_schedules(config.hyperparams)
     policy_kwargs = {**(hyperparams.pop("policy_kwargs", None) or {}), **method.policy_kwargs(config)}
-    model = algorithm_class(config.algo)(
-        "CnnPolicy", env, seed=config.seed, device=config.device, policy_kwargs=policy_kwargs, verbose=0, **hyperparams
-    )
+    try:
+        model = algorithm_class(config.algo)(
+            "CnnPolicy", env, seed=config.seed, device=config.device, policy_kwargs=policy_kwargs, **hyperparams
+        )
+    except (AssertionError, TypeError) as err:  # SB3 checks its hyperparameters with asserts
+        raise ConfigError(f"cannot build the {config.algo} model from its hyperparameters: {err}") from err
     method.initialize(model, config)
     return model
 
