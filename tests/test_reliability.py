@@ -18,6 +18,7 @@ from stable_baselines3.common.logger import Logger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.conftest import run_cli
+from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.checkpoint import (
     CHECKPOINT,
     Checkpointer,
@@ -31,10 +32,10 @@ from zoo_rl.rl.config import RunConfig, algo_defaults
 from zoo_rl.rl.train import build_model, make_env
 
 
-def tiny_config(algo: str, hyperparams_file: Path, steps: int = 256) -> RunConfig:
+def tiny_config(algo: str, hyperparams_file: Path, steps: int = 256, method: str = "scratch", zoo=()) -> RunConfig:
     n_envs, hyperparams = algo_defaults(algo, hyperparams_file)
-    return RunConfig(command="pretrain", game="Breakout", algo=algo, steps=steps, seed=3, n_envs=n_envs,
-                     hyperparams=hyperparams, eval_episodes=1)  # fmt: skip
+    return RunConfig(command="transfer", game="Breakout", algo=algo, steps=steps, seed=3, n_envs=n_envs,
+                     hyperparams=hyperparams, eval_episodes=1, method=method, zoo=list(zoo))  # fmt: skip
 
 
 def column(path: Path, name: str) -> list[float]:
@@ -82,9 +83,12 @@ def test_killed_run_resumes_to_the_same_total_with_a_continuous_log(tiny_hyperpa
     assert logged == list(range(64, 2048 + 1, 64))  # every PPO iteration once: nothing repeated, nothing lost
 
 
-@pytest.mark.parametrize("algo", ["ppo", "dqn"])
-def test_checkpoint_restores_weights_optimizer_counters_and_replay_buffer(algo, tiny_hyperparams, tmp_path):
-    config = tiny_config(algo, tiny_hyperparams)
+@pytest.mark.parametrize(("algo", "method"), [("ppo", "scratch"), ("dqn", "scratch"), ("ppo", "lite")])
+def test_checkpoint_restores_weights_optimizer_counters_and_replay_buffer(
+    algo, method, tiny_hyperparams, tiny_zoo, tmp_path
+):
+    zoo = [str(p) for p in sorted(tiny_zoo.glob("*.zip"))] if method == "lite" else []
+    config = tiny_config(algo, tiny_hyperparams, method=method, zoo=zoo)
     env = make_env(config)
     model = build_model(config, env)
     model.learn(config.steps)
@@ -98,7 +102,7 @@ def test_checkpoint_restores_weights_optimizer_counters_and_replay_buffer(algo, 
     env.close()
     assert fresh.num_timesteps == model.num_timesteps and fresh._n_updates == model._n_updates
     for (name, a), b in zip(model.policy.state_dict().items(), fresh.policy.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
+        assert torch.equal(a, b), name  # for lite this includes the gates' EMA buffers
     assert str(fresh.policy.optimizer.state_dict()) == str(model.policy.optimizer.state_dict())
     assert state["extra"] == {"train_seconds": 1.0, "wall_s": 2.0}
     if algo == "dqn":
@@ -165,3 +169,19 @@ def test_same_config_and_seed_give_the_same_games(tiny_hyperparams, tmp_path):
     assert json.loads((a / "eval.json").read_text())["scores"] == json.loads((b / "eval.json").read_text())["scores"]
     with zipfile.ZipFile(a / "model.zip") as za, zipfile.ZipFile(b / "model.zip") as zb:
         assert za.read("policy.pth") == zb.read("policy.pth")
+
+
+def test_interrupted_write_never_replaces_a_good_file(tmp_path):
+    good = tmp_path / "model.zip"
+    good.write_bytes(b"good")
+
+    def crash_halfway(tmp: Path) -> None:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(good, crash_halfway)
+    assert good.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]  # no temporary file left behind
+    atomic_write_text(good, "new")
+    assert good.read_text() == "new" and oct(good.stat().st_mode & 0o777) != "0o600"

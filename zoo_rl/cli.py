@@ -53,6 +53,7 @@ def _run_config(args: argparse.Namespace, command: str, **extra):
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    from zoo_rl.io_utils import atomic_write, atomic_write_text
     from zoo_rl.rl.manifest import upsert_entry
     from zoo_rl.rl.train import train
     from zoo_rl.rl.zoo_files import sha256
@@ -75,16 +76,14 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         },
         "sha256": sha256(run_dir / "model.zip"),
     }
-    (run_dir / "manifest_entry.json").write_text(json.dumps(entry, indent=2))
+    atomic_write_text(run_dir / "manifest_entry.json", json.dumps(entry, indent=2))
     if args.zoo_dir is not None:
-        args.zoo_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run_dir / "model.zip", args.zoo_dir / entry["file"])
         from zoo_rl.rl.plotting import plot_runs
 
-        plot_runs(
-            [run_dir], args.zoo_dir / entry["file"].replace(".zip", ".png"), title=f"{config.game} ({config.algo})"
-        )
-        shutil.copyfile(run_dir / "scores.csv", args.zoo_dir / entry["file"].replace(".zip", ".scores.csv"))
+        zoo_file = args.zoo_dir / entry["file"]
+        atomic_write(zoo_file, lambda tmp: shutil.copyfile(run_dir / "model.zip", tmp))
+        atomic_write(zoo_file.with_suffix(".scores.csv"), lambda tmp: shutil.copyfile(run_dir / "scores.csv", tmp))
+        plot_runs([run_dir], zoo_file.with_suffix(".png"), title=f"{config.game} ({config.algo})")
         upsert_entry(args.zoo_dir / "manifest.json", entry)
     print(f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games")
 
