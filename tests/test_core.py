@@ -114,6 +114,35 @@ def test_each_sample_gets_its_own_weights():
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
+def test_pooled_linear_gate_reads_the_channel_means_of_the_flattened_map():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), gate_unflatten={"7": (64, 7, 7)})
+    linear = zoo_layers(zoo)["7"]
+    assert linear.gate.fc1.in_features == 64
+    maps = torch.rand(5, 64, 7, 7)
+    expected = torch.sigmoid(linear.gate.fc2(torch.relu(linear.gate.fc1(maps.mean(dim=(2, 3))))))
+    torch.testing.assert_close(linear.gate(maps.flatten(1)), expected / expected.sum(1, keepdim=True))
+    with pytest.raises(ValueError, match=r"3136 features cannot be viewed as \(32, 7, 7\)"):
+        zooify(template, random_sources(template, 3), gate_unflatten={"7": (32, 7, 7)})
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_acting_without_gradients_follows_every_in_place_change(lite):
+    """Aligned and (lite) merged weights are cached while acting without gradients; any
+    in-place change of a parameter or buffer (optimizer step, EMA, load_state_dict) must
+    refresh them."""
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=lite).eval()
+    x = obs(batch=2)
+    with torch.no_grad():
+        before = zoo(x)
+        for tensor in [*zoo.parameters(), *(layer.ema for layer in zoo_layers(zoo).values())]:
+            tensor.mul_(torch.rand_like(tensor) + 0.5)
+        after = zoo(x)
+    torch.testing.assert_close(after, zoo(x))  # with gradients: nothing cached
+    assert not torch.allclose(before, after)
+
+
 def test_lite_eval_equals_merged_model():
     template = nature_cnn()
     zoo = zooify(template, random_sources(template, 3), lite=True)

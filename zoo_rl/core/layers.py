@@ -68,6 +68,7 @@ class ZooLayer(nn.Module):
         gate_norm: GateNorm = "normalized",
         ema_momentum: float = 0.9,
         strategy: str,
+        gate_unflatten: tuple[int, int, int] | None = None,
     ):
         super().__init__()
         if len(weights) == 0:
@@ -87,7 +88,8 @@ class ZooLayer(nn.Module):
             nn.Parameter(torch.stack([b.detach().clone().float() for b in biases])) if biases is not None else None
         )
         self.align = nn.Parameter(torch.eye(out_features).repeat(m, 1, 1)) if align else None
-        self.gate = Gate(gate_in_features, m, pool=gate_pool, norm=gate_norm)
+        self.gate = Gate(gate_in_features, m, pool=gate_pool, norm=gate_norm, unflatten=gate_unflatten)
+        self._cache: dict[str, tuple[tuple, object]] = {}
         self.register_buffer("ema", self.gate.neutral(m))
         self.register_buffer("fixed", torch.zeros(m))
         self.register_buffer("frozen", torch.tensor(False))
@@ -114,12 +116,32 @@ class ZooLayer(nn.Module):
         return None
 
     # ----------------------------------------------------------------- weights
+    def _between_updates(self, slot: str, tensors: Sequence[torch.Tensor | None], compute):
+        """``compute()``, reused without gradients until one of ``tensors`` changes in place.
+
+        An agent acts with small batches between two updates; it would otherwise pay the
+        m alignment matmuls and the weight aggregation at every step. Optimizer steps and
+        EMA updates are in-place, which bumps the tensors' version counters.
+        """
+        if torch.is_grad_enabled():
+            self._cache.pop(slot, None)
+            return compute()
+        key = tuple((t._version, t.data_ptr()) for t in tensors if t is not None)
+        hit = self._cache.get(slot)
+        if hit is None or hit[0] != key:
+            hit = (key, compute())
+            self._cache[slot] = hit
+        return hit[1]
+
     def aligned_weights(self) -> torch.Tensor:
         """``T_i @ W_i`` for every source: shape (m, O, ...)."""
         if self.align is None:
             return self.weights
-        flat = self.weights.flatten(2)
-        return torch.bmm(self.align, flat).view_as(self.weights)
+        return self._between_updates(
+            "aligned",
+            (self.weights, self.align),
+            lambda: torch.bmm(self.align, self.weights.flatten(2)).view_as(self.weights),
+        )
 
     def mixed_parameters(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Weight and bias aggregated with coefficients ``a`` of shape (m,)."""
@@ -132,7 +154,8 @@ class ZooLayer(nn.Module):
         shared = self.batch_coefficients()
         if shared is not None:
             self.last_coefficients = shared.detach().clone()
-            return self._apply_one(x, *self.mixed_parameters(shared))
+            tensors = (self.weights, self.align, self.biases, shared)
+            return self._apply_one(x, *self._between_updates("mixed", tensors, lambda: self.mixed_parameters(shared)))
         a = self.gate(x)
         mean_a = a.mean(dim=0)
         self.last_coefficients = mean_a.detach()
@@ -140,6 +163,8 @@ class ZooLayer(nn.Module):
             with torch.no_grad():
                 self.ema.mul_(self.ema_momentum).add_(mean_a.detach(), alpha=1.0 - self.ema_momentum)
             return self._apply_one(x, *self.mixed_parameters(mean_a))
+        if x.shape[0] == 1:  # one sample: its own mixture is simply one layer
+            return self._apply_one(x, *self.mixed_parameters(a[0]))
         return self._apply_per_sample(x, a)
 
     def _apply_one(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -272,13 +297,15 @@ class ZooLinear(ZooLayer):
         gate_norm: GateNorm = "normalized",
         ema_momentum: float = 0.9,
         strategy: str = DEFAULT_LINEAR_STRATEGY,
+        gate_unflatten: tuple[int, int, int] | None = None,
     ):
+        """``gate_unflatten=(C, H, W)``: the input is a flattened feature map; the gate pools it."""
         shape = weights[0].shape
         if len(shape) != 2:
             raise ValueError(f"linear weights must be 2-d (O, I), got shape {tuple(shape)}")
         super().__init__(
-            weights, biases, shape[1], False,
-            align=align, lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, strategy=strategy,
+            weights, biases, shape[1], False, align=align, lite=lite, gate_norm=gate_norm,
+            ema_momentum=ema_momentum, strategy=strategy, gate_unflatten=gate_unflatten,
         )  # fmt: skip
 
     @classmethod

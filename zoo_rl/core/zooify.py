@@ -48,6 +48,7 @@ def zooify(
     ema_momentum: float = 0.9,
     conv_strategy: str = DEFAULT_CONV_STRATEGY,
     linear_strategy: str = DEFAULT_LINEAR_STRATEGY,
+    gate_unflatten: Mapping[str, tuple[int, int, int]] | None = None,
 ) -> nn.Module:
     """Build the Zoo-Tuning model of ``template`` from m sources.
 
@@ -57,7 +58,9 @@ def zooify(
     as the mean of the sources; BatchNorm running statistics are reset because the
     sources' statistics describe their own data, not the target's.  Channel alignment
     is applied to convolutions with kernels larger than 1x1 when ``align_conv`` and to
-    linear layers when ``align_linear``.  ``template`` itself is left untouched.
+    linear layers when ``align_linear``.  ``gate_unflatten`` maps the names of linear
+    layers that read a flattened ``(C, H, W)`` feature map to that shape, so that their
+    gates pool it like a convolution's.  ``template`` itself is left untouched.
     """
     check_state_dicts(template, state_dicts)
     model = copy.deepcopy(template)
@@ -72,6 +75,7 @@ def zooify(
             module.reset_running_stats()
 
     options = dict(lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum)
+    unflatten = dict(gate_unflatten or {})
     targets = [
         (name, module)
         for name, module in model.named_modules()
@@ -89,8 +93,9 @@ def zooify(
             )
         else:
             layer = ZooLinear.from_sources(
-                module, weights, biases, align=align_linear, strategy=linear_strategy, **options
-            )
+                module, weights, biases, align=align_linear, strategy=linear_strategy,
+                gate_unflatten=unflatten.get(name), **options,
+            )  # fmt: skip
         _set_submodule(model, name, layer)
     return model
 

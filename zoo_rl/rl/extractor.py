@@ -37,6 +37,10 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         the mean of the sources and is trained as one ordinary layer).
     :param fixed_gates: fix the coefficients of every layer (e.g. uniform averaging) and
         run no gate network.
+    :param linear_gate: ``"pooled"`` (default): the linear layer's gate reads the channel
+        means of the 64 x 7 x 7 map it flattens, like the convolutions' gates;
+        ``"flat"``: the paper's gate recipe on the flat 3136-d input (hidden width 785,
+        a gate that costs 1.5x the layer it gates; see docs/performance.md).
     """
 
     def __init__(
@@ -51,9 +55,14 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         fixed_gates: Sequence[float] | None = None,
         ema_momentum: float = 0.9,
         normalized_image: bool = False,
+        linear_gate: str = "pooled",
     ):
+        if linear_gate not in ("pooled", "flat"):
+            raise ValueError(f"linear_gate must be 'pooled' or 'flat', got {linear_gate!r}")
         template = NatureCNN(observation_space, features_dim=features_dim, normalized_image=normalized_image)
         super().__init__(observation_space, features_dim)
+        with torch.no_grad():  # the map that the Flatten before the linear layer flattens
+            feature_map = tuple(template.cnn[:-1](torch.zeros(1, *observation_space.shape)).shape[1:])
         channels = observation_space.shape[0]
         sources = [nature_cnn_weights(p, in_channels=channels) for p in zoo]
         self.zoo = zooify(
@@ -64,6 +73,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
             gate_norm=gate_norm,
             align_conv=align,
             ema_momentum=ema_momentum,
+            gate_unflatten={"linear.0": feature_map} if linear_gate == "pooled" else None,
         )
         if fixed_gates is not None:
             freeze_gates(self.zoo, fixed_gates)

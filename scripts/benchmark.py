@@ -1,0 +1,274 @@
+"""zoo-rl benchmark suite: what Zoo-Tuning costs next to a NatureCNN, measured side by side.
+
+Sections (all in one process, medians over repeats, ratios to the NatureCNN / scratch):
+  extractor  feature-extractor training step (forward + backward, batch 256, 4x84x84):
+             NatureCNN, zoo, lite, ensemble with m sources
+  inference  acting without gradients at batch 1 and 8: NatureCNN, zoo, lite unmerged,
+             lite merged into one NatureCNN
+  ppo        end-to-end SB3 PPO env steps/s (RL Zoo Atari hyperparameters, a fixed number of
+             updates) for scratch, zoo and lite on the same game
+  envs       environment throughput of the two backends (random actions)
+  cost       MACs per observation and parameters per method (torch's flop counter)
+  layers     per-layer aggregation strategies (grouped / unfold / mix / bmm)
+
+The zoo is m random NatureCNN agents written as SB3-style zips, so nothing is downloaded.
+
+    .venv/bin/python scripts/benchmark.py --json bench.json            # CPU, ~3 minutes
+    .venv/bin/python scripts/benchmark.py --device cuda --json gpu.json # on a CUDA machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.torch_layers import NatureCNN
+from torch import nn
+
+from zoo_rl.core import CONV_STRATEGIES, LINEAR_STRATEGIES, ZooConv2d, ZooLinear
+from zoo_rl.rl.extractor import ZooNatureCNN
+from zoo_rl.rl.methods.ensemble import EnsembleNatureCNN
+
+SPACE = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+SECTIONS = ("extractor", "inference", "ppo", "envs", "cost", "layers")
+
+
+def write_zoo(folder: Path, m: int) -> list[str]:
+    """m random NatureCNN agents as SB3-style zips (policy.pth only: all a zoo member needs)."""
+    paths = []
+    for i in range(m):
+        torch.manual_seed(i)
+        weights = {f"features_extractor.{k}": v for k, v in NatureCNN(SPACE).state_dict().items()}
+        torch.save(weights, folder / "policy.pth")
+        path = folder / f"agent{i}.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            z.write(folder / "policy.pth", "policy.pth")
+        paths.append(str(path))
+    return paths
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 2) -> float:
+    times = []
+    for i in range(warmup + repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def training_step(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    module.train()
+
+    def step() -> None:
+        module.zero_grad(set_to_none=True)
+        module(x).sum().backward()
+
+    return step
+
+
+def acting(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    module.eval()
+
+    def act() -> None:
+        with torch.no_grad():
+            module(x)
+
+    return act
+
+
+def extractors(zoo: list[str], device: torch.device) -> dict[str, nn.Module]:
+    return {
+        "NatureCNN": NatureCNN(SPACE).to(device),
+        "zoo": ZooNatureCNN(SPACE, zoo).to(device),
+        "lite": ZooNatureCNN(SPACE, zoo, lite=True).to(device),
+        "ensemble": EnsembleNatureCNN(SPACE, zoo).to(device),
+    }
+
+
+def bench_extractor(zoo, device, repeats, batch) -> dict[str, float]:
+    x = torch.rand(batch, *SPACE.shape, device=device)
+    nets = extractors(zoo, device)
+    return {name: median_seconds(training_step(net, x), repeats, device) for name, net in nets.items()}
+
+
+def bench_inference(zoo, device, repeats) -> dict[str, dict[str, float]]:
+    nets = extractors(zoo, device)
+    lite = nets["lite"]
+    lite.train()
+    with torch.no_grad():  # give the EMA something to hold, as after training
+        lite(torch.rand(64, *SPACE.shape, device=device))
+    models = {"NatureCNN": nets["NatureCNN"], "zoo": nets["zoo"], "lite unmerged": lite,
+              "lite merged": lite.as_nature_cnn().to(device)}  # fmt: skip
+    result = {}
+    for batch in (1, 8):
+        x = torch.rand(batch, *SPACE.shape, device=device)
+        result[f"batch {batch}"] = {
+            name: median_seconds(acting(net, x), repeats * 20, device) for name, net in models.items()
+        }
+    return result
+
+
+def bench_ppo(zoo, device, updates) -> dict[str, float]:
+    from zoo_rl.rl.config import RunConfig, algo_defaults
+    from zoo_rl.rl.train import build_model, make_env
+
+    n_envs, hyperparams = algo_defaults("ppo")
+    steps = updates * n_envs * hyperparams["n_steps"]
+    result = {}
+    for method in ("scratch", "zoo", "lite"):
+        config = RunConfig("transfer", "DemonAttack", "ppo", steps, 0, method=method, n_envs=n_envs, device=str(device),
+                           zoo=zoo if method != "scratch" else [], hyperparams=hyperparams)  # fmt: skip
+        env = make_env(config)
+        try:
+            model = build_model(config, env)
+            model.learn(n_envs * hyperparams["n_steps"])  # warm-up update, not timed
+            start = time.perf_counter()
+            model.learn(steps, reset_num_timesteps=False)
+            result[method] = steps / (time.perf_counter() - start)
+        finally:
+            env.close()
+    return result
+
+
+def bench_envs(steps: int) -> dict[str, float]:
+    from zoo_rl.envs import make_atari_vec_env
+
+    result = {}
+    for backend in ("ale_vector", "sb3"):
+        env = make_atari_vec_env("DemonAttack", 8, 0, backend=backend)
+        env.reset()
+        actions = np.zeros(8, dtype=np.int64)
+        start = time.perf_counter()
+        for _ in range(steps // 8):
+            env.step(actions)
+        result[backend] = steps / (time.perf_counter() - start)
+        env.close()
+    return result
+
+
+def bench_cost(zoo) -> dict[str, dict[str, float]]:
+    from zoo_rl.rl.config import RunConfig, algo_defaults
+    from zoo_rl.rl.cost import policy_cost
+    from zoo_rl.rl.train import build_model, make_env
+
+    _, hyperparams = algo_defaults("ppo")
+    hyperparams["batch_size"] = hyperparams["n_steps"]  # one game here: the buffer holds n_steps
+    result = {}
+    for method in ("scratch", "zoo", "lite", "ensemble", "distill", "kflow"):
+        config = RunConfig("transfer", "DemonAttack", "ppo", 1, 0, method=method, n_envs=1,
+                           zoo=zoo if method != "scratch" else [], hyperparams=hyperparams)  # fmt: skip
+        env = make_env(config)
+        try:
+            result[method] = policy_cost(build_model(config, env))
+        finally:
+            env.close()
+    return result
+
+
+def bench_layers(m, device, repeats, batch) -> dict[str, dict[str, float]]:
+    layers = {
+        "conv1 4->32 8x8/4": (nn.Conv2d(4, 32, 8, 4), (4, 84, 84)),
+        "conv2 32->64 4x4/2": (nn.Conv2d(32, 64, 4, 2), (32, 20, 20)),
+        "conv3 64->64 3x3/1": (nn.Conv2d(64, 64, 3, 1), (64, 9, 9)),
+        "linear 3136->512": (nn.Linear(3136, 512), (3136,)),
+    }
+    result = {}
+    for name, (plain, shape) in layers.items():
+        x = torch.randn(batch, *shape, device=device)
+        row = {"plain": median_seconds(training_step(plain.to(device), x), repeats, device)}
+        weights = [plain.weight.detach() + 0.01 * torch.randn_like(plain.weight) for _ in range(m)]
+        biases = [plain.bias.detach()] * m
+        conv = isinstance(plain, nn.Conv2d)
+        for strategy in CONV_STRATEGIES if conv else LINEAR_STRATEGIES:
+            if strategy == "bmm" and device.type == "cpu":
+                continue  # B weight matrices of 3136x512: ~180x the plain layer on a CPU, minutes per run
+            layer = (ZooConv2d if conv else ZooLinear).from_sources(plain, weights, biases, strategy=strategy)
+            row[strategy] = median_seconds(training_step(layer.to(device), x), repeats, device)
+        result[name] = row
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sources", type=int, default=5, help="zoo size m (default 5)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--ppo-updates", type=int, default=2, help="timed PPO updates of 8x128 steps per method")
+    parser.add_argument("--env-steps", type=int, default=8000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    out: dict = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        },
+        "sources": args.sources,
+        "batch": args.batch,
+    }
+    print(json.dumps(out["machine"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        zoo = write_zoo(Path(tmp), args.sources)
+        if "extractor" in args.only:
+            t = bench_extractor(zoo, device, args.repeats, args.batch)
+            out["extractor_train_step_s"] = t
+            report(f"extractor training step, batch {args.batch}, m={args.sources}", t, "NatureCNN", "ms")
+        if "inference" in args.only:
+            out["inference_s"] = bench_inference(zoo, device, args.repeats)
+            for batch, t in out["inference_s"].items():
+                report(f"inference, {batch}", t, "NatureCNN", "ms")
+        if "ppo" in args.only:
+            out["ppo_env_steps_per_s"] = bench_ppo(zoo, device, args.ppo_updates)
+            report("end-to-end PPO on DemonAttack (env steps/s)", out["ppo_env_steps_per_s"], "scratch", "/s")
+        if "envs" in args.only:
+            out["env_steps_per_s"] = bench_envs(args.env_steps)
+            report("environment backends, 8 games (env steps/s)", out["env_steps_per_s"], "sb3", "/s")
+        if "cost" in args.only:
+            out["cost"] = bench_cost(zoo)
+            print("cost per observation (MACs from torch's flop counter)")
+            for method, c in out["cost"].items():
+                train = f"train {c['train_gmacs'] * 1e3:6.1f} MMACs {c['train_params'] / 1e6:5.2f}M params"
+                infer = f"inference {c['inference_gmacs'] * 1e3:6.1f} MMACs {c['inference_params'] / 1e6:5.2f}M params"
+                print(f"  {method:9s} {train} | {infer}")
+        if "layers" in args.only:
+            out["layers_train_step_s"] = bench_layers(args.sources, device, args.repeats, args.batch)
+            for name, t in out["layers_train_step_s"].items():
+                report(f"layer {name}", t, "plain", "ms")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+
+
+def report(title: str, values: dict[str, float], base: str, unit: str) -> None:
+    print(title)
+    for name, v in values.items():
+        shown = f"{v * 1e3:8.2f} ms" if unit == "ms" else f"{v:8.0f} {unit}"
+        print(f"  {name:14s} {shown}  {v / values[base]:5.2f}x {base}")
+
+
+if __name__ == "__main__":
+    main()
