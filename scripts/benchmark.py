@@ -62,16 +62,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 2) -> float:
-    times = []
-    for i in range(warmup + repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (one call of each per round), so that
+    a machine whose speed drifts during the run (shared cores) biases no variant."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(repeats + 2):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            if round_ >= 2:  # two warm-up rounds
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def training_step(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
@@ -100,13 +103,17 @@ def extractors(zoo: list[str], device: torch.device) -> dict[str, nn.Module]:
         "zoo": ZooNatureCNN(SPACE, zoo).to(device),
         "lite": ZooNatureCNN(SPACE, zoo, lite=True).to(device),
         "ensemble": EnsembleNatureCNN(SPACE, zoo).to(device),
+        # the paper's gate recipe applied to the flat 3136-d input of the linear layer
+        "zoo flat gate": ZooNatureCNN(SPACE, zoo, linear_gate="flat").to(device),
+        "lite flat gate": ZooNatureCNN(SPACE, zoo, lite=True, linear_gate="flat").to(device),
+        "zoo mix convs": ZooNatureCNN(SPACE, zoo, conv_strategy="mix").to(device),
     }
 
 
 def bench_extractor(zoo, device, repeats, batch) -> dict[str, float]:
     x = torch.rand(batch, *SPACE.shape, device=device)
-    nets = extractors(zoo, device)
-    return {name: median_seconds(training_step(net, x), repeats, device) for name, net in nets.items()}
+    steps = {name: training_step(net, x) for name, net in extractors(zoo, device).items()}
+    return interleaved_medians(steps, repeats, device)
 
 
 def bench_inference(zoo, device, repeats) -> dict[str, dict[str, float]]:
@@ -120,48 +127,56 @@ def bench_inference(zoo, device, repeats) -> dict[str, dict[str, float]]:
     result = {}
     for batch in (1, 8):
         x = torch.rand(batch, *SPACE.shape, device=device)
-        result[f"batch {batch}"] = {
-            name: median_seconds(acting(net, x), repeats * 20, device) for name, net in models.items()
-        }
+        acts = {name: acting(net, x) for name, net in models.items()}
+        result[f"batch {batch}"] = interleaved_medians(acts, repeats * 20, device)
     return result
 
 
 def bench_ppo(zoo, device, updates) -> dict[str, float]:
+    """Env steps/s of whole PPO updates (rollout + training), the methods taking turns."""
     from zoo_rl.rl.config import RunConfig, algo_defaults
     from zoo_rl.rl.train import build_model, make_env
 
     n_envs, hyperparams = algo_defaults("ppo")
-    steps = updates * n_envs * hyperparams["n_steps"]
-    result = {}
-    for method in ("scratch", "zoo", "lite"):
-        config = RunConfig("transfer", "DemonAttack", "ppo", steps, 0, method=method, n_envs=n_envs, device=str(device),
-                           zoo=zoo if method != "scratch" else [], hyperparams=hyperparams)  # fmt: skip
-        env = make_env(config)
-        try:
-            model = build_model(config, env)
-            model.learn(n_envs * hyperparams["n_steps"])  # warm-up update, not timed
-            start = time.perf_counter()
-            model.learn(steps, reset_num_timesteps=False)
-            result[method] = steps / (time.perf_counter() - start)
-        finally:
+    per_update = n_envs * hyperparams["n_steps"]
+    models, envs = {}, []
+    try:
+        for method in ("scratch", "zoo", "lite"):
+            members = zoo if method != "scratch" else []
+            config = RunConfig("transfer", "DemonAttack", "ppo", per_update, 0, method=method, n_envs=n_envs,
+                               zoo=members, hyperparams=hyperparams, device=str(device))  # fmt: skip
+            envs.append(make_env(config))
+            models[method] = build_model(config, envs[-1])
+            models[method].learn(per_update)  # warm-up update, not timed
+        update = {k: (lambda m=m: m.learn(per_update, reset_num_timesteps=False)) for k, m in models.items()}
+        seconds = interleaved_medians(update, updates, device)
+    finally:
+        for env in envs:
             env.close()
-    return result
+    return {name: per_update / s for name, s in seconds.items()}
 
 
 def bench_envs(steps: int) -> dict[str, float]:
+    """Env steps/s of 8 games on each backend (random actions), the backends taking turns."""
     from zoo_rl.envs import make_atari_vec_env
 
-    result = {}
-    for backend in ("ale_vector", "sb3"):
-        env = make_atari_vec_env("DemonAttack", 8, 0, backend=backend)
-        env.reset()
-        actions = np.zeros(8, dtype=np.int64)
-        start = time.perf_counter()
-        for _ in range(steps // 8):
-            env.step(actions)
-        result[backend] = steps / (time.perf_counter() - start)
-        env.close()
-    return result
+    envs = {backend: make_atari_vec_env("DemonAttack", 8, 0, backend=backend) for backend in ("ale_vector", "sb3")}
+    rng = np.random.default_rng(0)
+    n_actions = int(envs["sb3"].action_space.n)
+
+    def run(env) -> None:
+        for _ in range(25):
+            env.step(rng.integers(n_actions, size=8))
+
+    try:
+        for env in envs.values():
+            env.reset()
+        turns = {k: (lambda e=e: run(e)) for k, e in envs.items()}
+        seconds = interleaved_medians(turns, steps // 200, torch.device("cpu"))
+    finally:
+        for env in envs.values():
+            env.close()
+    return {name: 200 / s for name, s in seconds.items()}
 
 
 def bench_cost(zoo) -> dict[str, dict[str, float]]:
@@ -193,7 +208,7 @@ def bench_layers(m, device, repeats, batch) -> dict[str, dict[str, float]]:
     result = {}
     for name, (plain, shape) in layers.items():
         x = torch.randn(batch, *shape, device=device)
-        row = {"plain": median_seconds(training_step(plain.to(device), x), repeats, device)}
+        steps = {"plain": training_step(plain.to(device), x)}
         weights = [plain.weight.detach() + 0.01 * torch.randn_like(plain.weight) for _ in range(m)]
         biases = [plain.bias.detach()] * m
         conv = isinstance(plain, nn.Conv2d)
@@ -201,8 +216,8 @@ def bench_layers(m, device, repeats, batch) -> dict[str, dict[str, float]]:
             if strategy == "bmm" and device.type == "cpu":
                 continue  # B weight matrices of 3136x512: ~180x the plain layer on a CPU, minutes per run
             layer = (ZooConv2d if conv else ZooLinear).from_sources(plain, weights, biases, strategy=strategy)
-            row[strategy] = median_seconds(training_step(layer.to(device), x), repeats, device)
-        result[name] = row
+            steps[strategy] = training_step(layer.to(device), x)
+        result[name] = interleaved_medians(steps, repeats, device)
     return result
 
 
@@ -211,8 +226,8 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=5, help="zoo size m (default 5)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--ppo-updates", type=int, default=2, help="timed PPO updates of 8x128 steps per method")
-    parser.add_argument("--env-steps", type=int, default=8000)
+    parser.add_argument("--ppo-updates", type=int, default=3, help="timed PPO updates of 8x128 steps per method")
+    parser.add_argument("--env-steps", type=int, default=16000, help="per backend")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))

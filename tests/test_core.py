@@ -111,7 +111,7 @@ def test_each_sample_gets_its_own_weights():
     x = obs(batch=4)
     together = zoo(x)
     alone = torch.cat([zoo(x[i : i + 1]) for i in range(4)])
-    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-4)
 
 
 def test_pooled_linear_gate_reads_the_channel_means_of_the_flattened_map():

@@ -185,3 +185,26 @@ def test_interrupted_write_never_replaces_a_good_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]  # no temporary file left behind
     atomic_write_text(good, "new")
     assert good.read_text() == "new" and oct(good.stat().st_mode & 0o777) != "0o600"
+
+
+def test_resume_verb_continues_a_crashed_run_from_its_own_config(tiny_hyperparams, tmp_path, capsys, monkeypatch):
+    save = Checkpointer._on_rollout_start
+
+    def save_then_crash(self):
+        save(self)
+        if self.last_saved >= 128:
+            raise KeyboardInterrupt  # the process dies here, after writing its checkpoint
+
+    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_cli("pretrain", "Breakout", "--steps", 384, "--checkpoint-freq", 128, "--hyperparams", tiny_hyperparams,
+                "--out", tmp_path, "--eval-episodes", 1)  # fmt: skip
+    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save)
+    run_dir = tmp_path / "Breakout_ppo_s0"
+    assert run_cli("resume", run_dir) == 0  # needs nothing but the run directory
+    assert "resuming from the checkpoint at step 128 of 384" in capsys.readouterr().out
+    assert num_timesteps_in_zip(run_dir / "model.zip") == 384
+    assert run_cli("resume", run_dir) == 0
+    assert "already finished, skipping" in capsys.readouterr().out
+    assert run_cli("resume", tmp_path) == 2
+    assert "not a run directory" in capsys.readouterr().err

@@ -53,13 +53,17 @@ def _run_config(args: argparse.Namespace, command: str, **extra):
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    pretrain(_run_config(args, "pretrain"), args.out, args.zoo_dir)
+
+
+def pretrain(config, out: Path, zoo_dir: Path | None) -> None:
+    """Train (or resume) a source agent; with ``zoo_dir``, add it to that zoo."""
     from zoo_rl.io_utils import atomic_write, atomic_write_text
     from zoo_rl.rl.manifest import upsert_entry
     from zoo_rl.rl.train import train
     from zoo_rl.rl.zoo_files import sha256
 
-    config = _run_config(args, "pretrain")
-    run_dir = train(config, args.out)
+    run_dir = train(config, out)
     evaluation = json.loads((run_dir / "eval.json").read_text())
     entry = {
         "file": f"{config.run_name().lower()}.zip",
@@ -77,14 +81,19 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         "sha256": sha256(run_dir / "model.zip"),
     }
     atomic_write_text(run_dir / "manifest_entry.json", json.dumps(entry, indent=2))
-    if args.zoo_dir is not None:
+    if zoo_dir is not None:
         from zoo_rl.rl.plotting import plot_runs
 
-        zoo_file = args.zoo_dir / entry["file"]
+        zoo_file = zoo_dir / entry["file"]
         atomic_write(zoo_file, lambda tmp: shutil.copyfile(run_dir / "model.zip", tmp))
         atomic_write(zoo_file.with_suffix(".scores.csv"), lambda tmp: shutil.copyfile(run_dir / "scores.csv", tmp))
         plot_runs([run_dir], zoo_file.with_suffix(".png"), title=f"{config.game} ({config.algo})")
-        upsert_entry(args.zoo_dir / "manifest.json", entry)
+        upsert_entry(zoo_dir / "manifest.json", entry)
+    report(run_dir)
+
+
+def report(run_dir: Path) -> None:
+    evaluation = json.loads((run_dir / "eval.json").read_text())
     print(f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games")
 
 
@@ -101,11 +110,22 @@ def cmd_transfer(args: argparse.Namespace) -> None:
         options = dict(_parse_option(o) for o in args.method_option)
         run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it
         config = _run_config(args, "transfer", method=args.method, zoo=run_zoo, source=source, method_options=options)
-        run_dir = train(config, args.out)
-        evaluation = json.loads((run_dir / "eval.json").read_text())
-        print(
-            f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games"
-        )
+        report(train(config, args.out))
+
+
+def cmd_resume(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.config import ConfigError, RunConfig
+    from zoo_rl.rl.train import train
+
+    if not (args.rundir / "config.yaml").is_file():
+        raise ConfigError(f"{args.rundir}: not a run directory (no config.yaml)")
+    config = RunConfig.load(args.rundir / "config.yaml")
+    if config.run_name() != args.rundir.name:
+        raise ConfigError(f"{args.rundir}: its config.yaml describes run {config.run_name()!r}; was it renamed?")
+    if config.command == "pretrain":
+        pretrain(config, args.rundir.parent, args.zoo_dir)
+    else:
+        report(train(config, args.rundir.parent))
 
 
 def _parse_option(text: str) -> tuple[str, object]:
@@ -206,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
     p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("resume", help="continue a run directory with its own config.yaml (or skip it if finished)")
+    p.add_argument("rundir", type=Path)
+    p.add_argument("--zoo-dir", type=Path, default=None, help="pretrain runs: also add the agent to this zoo")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("eval", help="play full games with a model zip or a run directory")
     p.add_argument("model", type=Path, help="an SB3 zip with a NatureCNN policy, or a run directory")

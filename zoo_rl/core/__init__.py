@@ -7,11 +7,21 @@ ICML 2021), and the functions that build such a model from an ordinary module
 """
 
 from .gate import GATE_NORMS, Gate, GateNorm
-from .layers import CONV_STRATEGIES, LINEAR_STRATEGIES, ZooConv2d, ZooLayer, ZooLinear
+from .layers import (
+    CONV_STRATEGIES,
+    DEFAULT_CONV_STRATEGY,
+    DEFAULT_LINEAR_STRATEGY,
+    LINEAR_STRATEGIES,
+    ZooConv2d,
+    ZooLayer,
+    ZooLinear,
+)
 from .zooify import check_state_dicts, freeze_gates, gate_coefficients, merge, zoo_layers, zooify
 
 __all__ = [
     "CONV_STRATEGIES",
+    "DEFAULT_CONV_STRATEGY",
+    "DEFAULT_LINEAR_STRATEGY",
     "GATE_NORMS",
     "LINEAR_STRATEGIES",
     "Gate",

@@ -13,7 +13,7 @@ and ``a_i(x)`` the data-dependent gate.  Three ways to evaluate the layer:
   averaging, or a one-hot choice of source) and skips the gate network.
 
 Per-sample aggregation never loops over samples in Python.  Strategies (measured by
-``scripts/bench_core.py`` on NatureCNN-sized layers, see docs/performance.md):
+``scripts/benchmark.py --only layers``, see docs/performance.md):
 
 * ``"grouped"`` (conv): materialise B kernels and run one grouped convolution;
 * ``"unfold"`` (conv): im2col + one batched matmul with the B kernels;
@@ -21,11 +21,11 @@ Per-sample aggregation never loops over samples in Python.  Strategies (measured
 * ``"mix"`` (both): run the m aligned source layers as one wide layer and mix their
   outputs per sample.  Exact by linearity; costs m times the layer's FLOPs but uses
   the fastest dense kernels and never builds B weights.
-* ``"auto"`` (conv, default): ``grouped`` when the output has more than
-  ``GROUPED_MIN_POSITIONS`` spatial positions, ``mix`` otherwise.  Building B kernels
-  costs the same whatever the output size, while ``mix`` pays m times per position, so
-  large outputs favour ``grouped`` (NatureCNN's 20x20 first layer: 2.0x vs 4.2x a plain
-  conv) and small ones ``mix`` (its 7x7 third layer: 2.1x vs 4.0x).
+
+Measured on an idle 2-core CPU (docs/performance.md), ``grouped`` is the fastest conv
+strategy at every NatureCNN layer (1.3-2.6x the plain layer, against 4-5.5x for
+``mix``) and ``mix`` the only practical linear one (``bmm`` would build B 512 x 3136
+matrices).
 """
 
 from __future__ import annotations
@@ -39,12 +39,11 @@ from torch import nn
 
 from .gate import Gate, GateNorm
 
-CONV_STRATEGIES: tuple[str, ...] = ("auto", "grouped", "unfold", "mix")
+CONV_STRATEGIES: tuple[str, ...] = ("grouped", "unfold", "mix")
 LINEAR_STRATEGIES: tuple[str, ...] = ("bmm", "mix")
-# Fastest per layer type on a 2-core CPU, batch 256, m = 5 (scripts/bench_core.py).
-DEFAULT_CONV_STRATEGY = "auto"
+# Fastest per layer type on a 2-core CPU, batch 256, m = 5 (scripts/benchmark.py --only layers).
+DEFAULT_CONV_STRATEGY = "grouped"
 DEFAULT_LINEAR_STRATEGY = "mix"
-GROUPED_MIN_POSITIONS = 100
 
 
 class ZooLayer(nn.Module):
@@ -252,8 +251,6 @@ class ZooConv2d(ZooLayer):
         b = a @ self.biases if self.biases is not None else None
         out_h, out_w = self._output_size(x)
         strategy = self.strategy
-        if strategy == "auto":
-            strategy = "grouped" if out_h * out_w > GROUPED_MIN_POSITIONS else "mix"
         if strategy == "mix":
             y = F.conv2d(x, w_tilde.reshape(m * out_ch, in_ch, kh, kw), None, self.stride, self.padding, self.dilation)
             y = torch.bmm(a.unsqueeze(1), y.reshape(batch, m, out_ch * out_h * out_w)).view(batch, out_ch, out_h, out_w)

@@ -19,7 +19,7 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.core import GateNorm, freeze_gates, merge, zooify
+from zoo_rl.core import DEFAULT_CONV_STRATEGY, GateNorm, freeze_gates, merge, zooify
 
 from .zoo_files import nature_cnn_weights
 
@@ -41,6 +41,8 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         means of the 64 x 7 x 7 map it flattens, like the convolutions' gates;
         ``"flat"``: the paper's gate recipe on the flat 3136-d input (hidden width 785,
         a gate that costs 1.5x the layer it gates; see docs/performance.md).
+    :param conv_strategy: how per-sample convolutions run (``zoo_rl.core.CONV_STRATEGIES``);
+        the default is the fastest measured on a CPU.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         ema_momentum: float = 0.9,
         normalized_image: bool = False,
         linear_gate: str = "pooled",
+        conv_strategy: str = DEFAULT_CONV_STRATEGY,
     ):
         if linear_gate not in ("pooled", "flat"):
             raise ValueError(f"linear_gate must be 'pooled' or 'flat', got {linear_gate!r}")
@@ -74,6 +77,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
             align_conv=align,
             ema_momentum=ema_momentum,
             gate_unflatten={"linear.0": feature_map} if linear_gate == "pooled" else None,
+            conv_strategy=conv_strategy,
         )
         if fixed_gates is not None:
             freeze_gates(self.zoo, fixed_gates)

@@ -14,7 +14,7 @@ class ZooTuning(Method):
     name = "zoo"
     needs_zoo = True
     extractor_class = ZooNatureCNN
-    options = ("gate_norm", "align", "zoo_linear", "ema_momentum", "fixed_gates", "linear_gate")
+    options = ("gate_norm", "align", "zoo_linear", "ema_momentum", "fixed_gates", "linear_gate", "conv_strategy")
     lite = False
 
     def fixed_options(self, config: RunConfig) -> dict[str, Any]:
