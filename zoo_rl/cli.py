@@ -97,19 +97,27 @@ def report(run_dir: Path) -> None:
     print(f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games")
 
 
-def cmd_transfer(args: argparse.Namespace) -> None:
+def transfer_configs(args: argparse.Namespace) -> list:
+    """The run configs of a ``transfer`` command line: one, or one per source with ``--source all``."""
     from zoo_rl.rl.manifest import zoo_paths
     from zoo_rl.rl.methods import get_method
-    from zoo_rl.rl.train import train
 
     zoo = zoo_paths(args.zoo) if args.zoo else []
     sources = zoo if args.source == "all" else [args.source]
     if args.source == "all" and (args.method != "finetune" or not zoo):
         raise ValueError("--source all needs --method finetune and a --zoo to take the sources from")
-    for source in sources:
-        options = dict(_parse_option(o) for o in args.method_option)
-        run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it
-        config = _run_config(args, "transfer", method=args.method, zoo=run_zoo, source=source, method_options=options)
+    options = dict(_parse_option(o) for o in args.method_option)
+    run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it
+    return [
+        _run_config(args, "transfer", method=args.method, zoo=run_zoo, source=source, method_options=options)
+        for source in sources
+    ]
+
+
+def cmd_transfer(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.train import train
+
+    for config in transfer_configs(args):
         report(train(config, args.out))
 
 
@@ -204,6 +212,21 @@ def cmd_cost(args: argparse.Namespace) -> None:
         print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from zoo_rl.sweep import run_sweep
+
+    outcomes = run_sweep(args.config, backend=args.backend, jobs=args.jobs, address=args.address)
+    if any(o.status == "failed" for o in outcomes):
+        raise SystemExit(1)
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.plotting import find_runs
+    from zoo_rl.rl.summary import write_summary
+
+    print(write_summary(find_runs(args.rundirs), args.output))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo-rl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
     p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("sweep", help="run a grid of transfer runs from a YAML file (resumable), then summarise")
+    p.add_argument("config", type=Path, help="sweep config, e.g. configs/study.yaml")
+    p.add_argument("--backend", default="local", help="local (subprocesses, default) or ray")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (local; ray: size of a local Ray instance)")
+    p.add_argument("--address", default=None, help="ray: address of an existing cluster, e.g. auto")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("summary", help="study table (final score, AUC with 95%% CI, costs) of run directories")
+    p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
+    p.add_argument("-o", "--output", type=Path, default=Path("summary.md"))
+    p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("resume", help="continue a run directory with its own config.yaml (or skip it if finished)")
     p.add_argument("rundir", type=Path)

@@ -1,0 +1,117 @@
+"""Sweeps: a 2x2 grid of tiny runs on each backend, a failing run, and resuming."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+from zoo_rl.rl.config import ConfigError
+from zoo_rl.sweep import load_sweep, run_sweep
+
+
+def write_sweep(tmp_path: Path, tiny_zoo: Path, hyperparams: Path, runs: list[dict]) -> Path:
+    config = {
+        "out": str(tmp_path / "study"),
+        "common": {"steps": 64, "n_envs": 1, "eval_episodes": 1, "hyperparams": str(hyperparams),
+                   "zoo": str(tiny_zoo)},
+        "targets": ["Breakout"],
+        "runs": runs,
+        "resources": {"cpus": 1},
+    }  # fmt: skip
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+GRID = [{"method": "scratch", "seeds": [0, 1]}, {"method": "lite", "seeds": [0, 1]}]
+FAILING = [{"method": "scratch", "seeds": [0]}, {"method": "lite", "seeds": [0], "options": {"no_such_option": 1}}]
+
+
+def test_grid_expands_to_the_runs_the_cli_would_make(tmp_path, tiny_zoo, tiny_hyperparams):
+    runs = [*GRID, {"method": "finetune", "source": "all", "targets": ["Pong", "Breakout"]}]
+    sweep = load_sweep(write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, runs))
+    names = sorted(spec.name for spec in sweep.runs)
+    assert names == sorted([
+        "Breakout_scratch_ppo_s0", "Breakout_scratch_ppo_s1", "Breakout_lite_ppo_s0", "Breakout_lite_ppo_s1",
+        "Pong_finetune-breakout_ppo_s0_ppo_s0", "Pong_finetune-pong_dqn_s0_ppo_s0",
+        "Breakout_finetune-breakout_ppo_s0_ppo_s0", "Breakout_finetune-pong_dqn_s0_ppo_s0",
+    ])  # fmt: skip
+    assert all(spec.run_dir.parent == tmp_path / "study" for spec in sweep.runs)
+
+
+@pytest.mark.parametrize(
+    ("runs", "message"),
+    [
+        ([{"method": "zoo", "seedz": [0]}], "runs[0]: unknown key(s) ['seedz']"),
+        ([{"seeds": [0]}], "runs[0]: missing key 'method'"),
+        ([{"method": "zoo", "seeds": "0"}], "seeds must be a list of integers"),
+        ([{"method": "zoo", "steps": -1}], "runs[0]: steps must be >= 1"),
+    ],
+)
+def test_bad_sweep_configs_name_the_entry(tmp_path, tiny_zoo, tiny_hyperparams, runs, message):
+    with pytest.raises(ConfigError) as err:
+        load_sweep(write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, runs))
+    assert message in str(err.value)
+
+
+def outcomes_by_status(outcomes) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {}
+    for o in outcomes:
+        result.setdefault(o.status, set()).add(o.name)
+    return result
+
+
+def check_grid_then_resume(tmp_path, tiny_zoo, tiny_hyperparams, backend: str) -> None:
+    config = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, GRID)
+    first = run_sweep(config, backend=backend, jobs=2, log=lambda *_: None)
+    assert set(outcomes_by_status(first)) == {"done"} and len(first) == 4
+    study = tmp_path / "study"
+    with open(study / "summary.csv") as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"scratch", "lite"} and all(r["seeds"] == "2" for r in rows.values())
+    assert (study / "curves.png").stat().st_size > 0
+    second = run_sweep(config, backend=backend, jobs=2, log=lambda *_: None)
+    assert outcomes_by_status(second) == {"skipped": {o.name for o in first}}
+
+
+def check_failing_run_is_reported(tmp_path, tiny_zoo, tiny_hyperparams, backend: str) -> None:
+    lines: list[str] = []
+    config = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, FAILING)
+    outcomes = run_sweep(config, backend=backend, jobs=2, log=lines.append)
+    status = outcomes_by_status(outcomes)
+    assert status == {"done": {"Breakout_scratch_ppo_s0"}, "failed": {"Breakout_lite_ppo_s0"}}
+    failed = next(o for o in outcomes if o.status == "failed")
+    assert "no_such_option" in failed.message and Path(failed.log).exists()
+    assert any(f"log: {failed.log}" in line for line in lines)
+    assert (tmp_path / "study" / "Breakout_scratch_ppo_s0" / "model.zip").exists()
+    assert not (tmp_path / "study" / "Breakout_lite_ppo_s0").exists()
+
+
+def test_local_grid_runs_summarises_and_resumes(tmp_path, tiny_zoo, tiny_hyperparams):
+    check_grid_then_resume(tmp_path, tiny_zoo, tiny_hyperparams, "local")
+
+
+def test_ray_grid_runs_summarises_and_resumes(tmp_path, tiny_zoo, tiny_hyperparams):
+    pytest.importorskip("ray", reason="the ray extra is installed by scripts/test.sh")
+    check_grid_then_resume(tmp_path, tiny_zoo, tiny_hyperparams, "ray")
+
+
+def test_ray_failing_run_is_reported_and_the_others_finish(tmp_path, tiny_zoo, tiny_hyperparams):
+    pytest.importorskip("ray", reason="the ray extra is installed by scripts/test.sh")
+    check_failing_run_is_reported(tmp_path, tiny_zoo, tiny_hyperparams, "ray")
+
+
+def test_local_failing_run_is_reported_and_the_others_finish(tmp_path, tiny_zoo, tiny_hyperparams, capsys):
+    """Through the command line: the sweep exits 1 and names the failed run and its log."""
+    check_failing_run_is_reported(tmp_path, tiny_zoo, tiny_hyperparams, "local")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:  # again, through the CLI: the finished run is skipped
+        run_cli("sweep", tmp_path / "sweep.yaml", "--jobs", 2)
+    assert err.value.code == 1
+    out = capsys.readouterr().out
+    assert "Breakout_scratch_ppo_s0 skipped" in out and "Breakout_lite_ppo_s0 failed" in out
+    assert "1 of 2 runs finished; 1 failed" in out

@@ -1,0 +1,53 @@
+"""Sweeps: a grid of transfer runs (targets x methods x seeds) run locally or on Ray,
+resumable (finished runs are skipped), ending with a summary table and the learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .backends import Outcome, execute, run_local, run_ray
+from .grid import RunSpec, Sweep, load_sweep
+
+
+def run_sweep(
+    config: Path, backend: str = "local", jobs: int = 1, address: str | None = None, log=print
+) -> list[Outcome]:
+    """Run every grid point of the sweep ``config``; return one outcome per run.
+
+    A failed run is reported with its log and does not stop the others. At the end the
+    sweep writes ``OUT/summary.md`` (+ .csv) and ``OUT/curves.png`` (+ .csv) from every
+    finished run of the grid.
+    """
+    from zoo_rl.rl.plotting import plot_runs
+    from zoo_rl.rl.summary import write_summary
+
+    if backend not in ("local", "ray"):
+        raise ValueError(f"unknown sweep backend {backend!r}; expected local or ray")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    sweep = load_sweep(config)
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    log(f"{len(sweep.runs)} runs in {sweep.out} ({backend} backend)")
+    total = len(sweep.runs)
+
+    def on_done(outcome: Outcome) -> None:
+        on_done.count += 1
+        detail = f": {outcome.message} (log: {outcome.log})" if outcome.status == "failed" else ""
+        log(f"[{on_done.count}/{total}] {outcome.name} {outcome.status}{detail}")
+
+    on_done.count = 0
+    runs = list(sweep.runs)
+    if backend == "local":
+        outcomes = run_local(runs, jobs, on_done)
+    else:
+        outcomes = run_ray(runs, sweep.cpus, sweep.gpus, address, jobs, on_done)
+    finished = [spec.run_dir for spec in runs if (spec.run_dir / "model.zip").exists()]
+    if finished:
+        log(f"summary: {write_summary(finished, sweep.out / 'summary.md')}")
+        log(f"learning curves: {plot_runs(finished, sweep.out / 'curves.png')}")
+    failed = [o for o in outcomes if o.status == "failed"]
+    log(f"{total - len(failed)} of {total} runs finished" + (f"; {len(failed)} failed" if failed else ""))
+    return outcomes
+
+
+__all__ = ["Outcome", "RunSpec", "Sweep", "execute", "load_sweep", "run_sweep"]
