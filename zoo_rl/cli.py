@@ -227,6 +227,72 @@ def cmd_summary(args: argparse.Namespace) -> None:
     print(write_summary(find_runs(args.rundirs), args.output))
 
 
+def cmd_vision_train(args: argparse.Namespace) -> None:
+    from zoo_rl.vision.train import VisionConfig, train_vision
+
+    config = VisionConfig(
+        data=args.data, zoo=[str(p) for p in args.zoo], arch=args.arch, method=args.method, iters=args.iters,
+        batch_size=args.batch_size, lr=args.lr, lr_steps=args.lr_steps, crop=args.crop, resize=args.resize,
+        ten_crop=args.ten_crop, seed=args.seed, workers=args.workers, checkpoint_freq=args.checkpoint_freq,
+        device=args.device,
+    )  # fmt: skip
+    run_dir = train_vision(config, args.out)
+    print(f"{run_dir}: top-1 {json.loads((run_dir / 'eval.json').read_text())['top1']:.4f}")
+
+
+def cmd_vision_eval(args: argparse.Namespace) -> None:
+    from zoo_rl.vision.train import evaluate, load_trained
+
+    config, model, test_set = load_trained(args.rundir, ten_crop=args.ten_crop or None)
+    crops = "ten crops" if config.ten_crop else "centre crop"
+    print(f"{args.rundir}: top-1 {evaluate(model, test_set, config):.4f} ({crops}, {len(test_set)} images)")
+
+
+def cmd_vision_export(args: argparse.Namespace) -> None:
+    import torch
+
+    from zoo_rl.io_utils import atomic_write
+    from zoo_rl.vision.models import to_torchvision
+    from zoo_rl.vision.train import load_trained
+
+    config, model, _ = load_trained(args.rundir)
+    state = to_torchvision(model.cpu(), config.arch)
+    atomic_write(args.output, lambda tmp: torch.save(state, tmp))
+    print(f"{args.output}: torchvision.models.{config.arch}(num_classes={model.fc.out_features}) weights")
+
+
+def _vision_parser(sub) -> None:
+    vision = sub.add_parser("vision", help="image classification on torchvision ResNets (train, eval, export)")
+    verbs = vision.add_subparsers(dest="vision_command", required=True)
+    p = verbs.add_parser("train", help="train a classifier with a transfer method from a zoo of checkpoints")
+    p.add_argument("--data", required=True, help="imagefolder:DIR (DIR/train, DIR/val) or cifar100:DIR")
+    p.add_argument("--zoo", nargs="+", type=Path, default=[], help="checkpoint files (torchvision, MoCo, "
+                   "Mask/Keypoint R-CNN, DeepLabV3)")  # fmt: skip
+    p.add_argument("--method", default="zoo", help="zoo, lite, finetune, scratch or ensemble (default: zoo)")
+    p.add_argument("--arch", default="resnet50", help="resnet18, resnet34, resnet50 or resnet101")
+    p.add_argument("--iters", type=int, default=15_000)
+    p.add_argument("--batch-size", type=int, default=48)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr-steps", type=int, nargs="*", default=[6_000, 12_000], help="iterations where lr drops x0.1")
+    p.add_argument("--crop", type=int, default=224)
+    p.add_argument("--resize", type=int, default=256)
+    p.add_argument("--ten-crop", action="store_true", help="evaluate on ten crops (as the paper) instead of the centre")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    p.add_argument("--checkpoint-freq", type=int, default=500, help="checkpoint every N iterations (0: never)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=Path("runs/vision"))
+    p.set_defaults(func=cmd_vision_train)
+    p = verbs.add_parser("eval", help="top-1 accuracy of a finished run on its test split")
+    p.add_argument("rundir", type=Path)
+    p.add_argument("--ten-crop", action="store_true")
+    p.set_defaults(func=cmd_vision_eval)
+    p = verbs.add_parser("export", help="a lite/finetune/scratch run as a plain torchvision ResNet state dict")
+    p.add_argument("rundir", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.set_defaults(func=cmd_vision_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo-rl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -249,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
     p.set_defaults(func=cmd_transfer)
+
+    _vision_parser(sub)
 
     p = sub.add_parser("sweep", help="run a grid of transfer runs from a YAML file (resumable), then summarise")
     p.add_argument("config", type=Path, help="sweep config, e.g. configs/study.yaml")

@@ -15,7 +15,6 @@ A checkpoint is a ``torch.save`` of tensors and plain numbers, read back with
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from zoo_rl.io_utils import atomic_write
+from zoo_rl.rng import rng_state, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -84,7 +84,7 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path, extra: dict[str, Any]) 
         "counters": {k: int(getattr(model, k, 0)) for k in ("_n_updates", "_n_calls", "_episode_num")},
         "policy": model.policy.state_dict(),
         "optimizer": model.policy.optimizer.state_dict(),
-        "rng": _rng_state(),
+        "rng": rng_state(),
         "replay_buffer": buffer_file,
         "extra": extra,
     }
@@ -116,7 +116,7 @@ def restore(model: BaseAlgorithm, state: dict[str, Any], run_dir: Path, seed: in
             setattr(model, key, value)
     if state["replay_buffer"] is not None:
         _load_buffer(model, run_dir / state["replay_buffer"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
 
 
 def remove_checkpoint(run_dir: Path) -> None:
@@ -173,21 +173,3 @@ def _load_buffer(model: OffPolicyAlgorithm, path: Path) -> None:
             raise CheckpointError(f"{path}: array {key!r} does not fit this run's replay buffer")
         else:
             current[...] = value
-
-
-def _rng_state() -> dict[str, Any]:
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "gauss": (has_gauss, cached)},
-        "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss_next},
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], *n["gauss"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["internal"].tolist()), p["gauss"]))

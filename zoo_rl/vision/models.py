@@ -1,0 +1,87 @@
+"""Image classifiers on torchvision ResNets, one per transfer method, on the zoo_rl core.
+
+Every model is a torchvision ResNet trunk (``fc`` removed) followed by a new linear
+head, so that lite, finetune and scratch models export to a plain
+``torchvision.models.resnetXX(num_classes=K)`` state dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from zoo_rl.core import merge, zoo_layers, zooify
+
+from .checkpoints import backbone_weights
+
+ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")
+METHODS: tuple[str, ...] = ("zoo", "lite", "finetune", "scratch", "ensemble")
+
+
+def trunk(arch: str) -> nn.Module:
+    """A randomly initialised torchvision ResNet without its classifier (``fc`` = identity)."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
+    model = getattr(torchvision.models, arch)(weights=None)
+    model.fc = nn.Identity()
+    return model
+
+
+def trunk_features(arch: str) -> int:
+    return 512 if arch in ("resnet18", "resnet34") else 2048
+
+
+class Classifier(nn.Module):
+    """Backbone(s) -> mean of their features -> linear head (one backbone except for ensembles)."""
+
+    def __init__(self, backbones: Sequence[nn.Module], features: int, num_classes: int):
+        super().__init__()
+        self.backbones = nn.ModuleList(backbones)
+        self.fc = nn.Linear(features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.stack([b(x) for b in self.backbones]).mean(dim=0))
+
+
+def build_classifier(
+    arch: str, method: str, checkpoints: Sequence[str | Path], num_classes: int, **zoo_options
+) -> Classifier:
+    """The model of ``method``: ``zoo``/``lite`` aggregate every convolution of the m
+    checkpoints (BatchNorm starts from their mean), ``finetune`` starts from one
+    checkpoint, ``ensemble`` trains one backbone per checkpoint, ``scratch`` ignores them."""
+    if method not in METHODS:
+        raise ValueError(f"unknown vision method {method!r}; expected one of {', '.join(METHODS)}")
+    reference = trunk(arch).state_dict()
+    if method != "scratch" and not checkpoints:
+        raise ValueError(f"method {method!r} needs at least one checkpoint (--zoo)")
+    if method == "finetune" and len(checkpoints) != 1:
+        raise ValueError(f"finetune starts from one checkpoint, got {len(checkpoints)}")
+    sources = [backbone_weights(path, reference)[1] for path in checkpoints] if method != "scratch" else []
+    if method in ("zoo", "lite"):
+        backbones = [zooify(trunk(arch), sources, lite=method == "lite", **zoo_options)]
+    elif method == "scratch":
+        backbones = [trunk(arch)]
+    else:
+        backbones = []
+        for weights in sources:
+            backbone = trunk(arch)
+            backbone.load_state_dict(weights)
+            backbones.append(backbone)
+    return Classifier(backbones, trunk_features(arch), num_classes)
+
+
+def to_torchvision(model: Classifier, arch: str) -> dict[str, torch.Tensor]:
+    """A state dict that ``torchvision.models.<arch>(num_classes=K)`` loads with ``strict=True``
+    and that computes the same outputs (lite zoo trunks are merged into one ResNet)."""
+    if len(model.backbones) != 1:
+        raise ValueError("an ensemble of several backbones is not one torchvision ResNet")
+    backbone = model.backbones[0]
+    if zoo_layers(backbone):
+        backbone = merge(backbone)  # raises for full Zoo-Tuning, whose weights depend on each input
+    state = {k: v for k, v in backbone.state_dict().items() if not k.startswith("fc.")}
+    state.update({f"fc.{k}": v for k, v in model.fc.state_dict().items()})
+    return state
