@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from stable_baselines3 import DQN, PPO
 
 from zoo_rl.core import zoo_layers
@@ -133,7 +134,24 @@ np.save(sys.argv[3], model.predict(obs, deterministic=True)[0])
 
 @pytest.mark.parametrize("method", ["lite", "scratch", "zoo-uniform", "distill", "finetune-breakout_ppo_s0"])
 def test_export_loads_without_zoo_rl_and_acts_the_same(transfer_runs, tmp_path, method):
-    run = transfer_runs / f"Breakout_{method}_ppo_s0"
+    assert_export_acts_the_same(transfer_runs / f"Breakout_{method}_ppo_s0", tmp_path)
+
+
+def test_kflow_free_of_its_teachers_exports_and_acts_the_same(tiny_zoo, tmp_path):
+    """A large dependency weight and learning rate free the student within a tiny run (the
+    dependency loss must outweigh the RL gradients under PPO's global gradient clipping)."""
+    hyperparams = tmp_path / "fast.yaml"
+    fast = {"n_steps": 8, "batch_size": 8, "n_epochs": 1, "learning_rate": 0.05}
+    hyperparams.write_text(yaml.safe_dump({"ppo": {"n_envs": 1, "hyperparams": fast}}))
+    rc = run_cli("transfer", "Breakout", "--method", "kflow", "--zoo", tiny_zoo, "--steps", 480, "--hyperparams",
+                 hyperparams, "--method-option", "dependency_weight=1000", "--method-option", "ramp_updates=1",
+                 "--out", tmp_path, "--eval-episodes", 1)  # fmt: skip
+    assert rc == 0
+    assert_export_acts_the_same(tmp_path / "Breakout_kflow_ppo_s0", tmp_path)
+
+
+def assert_export_acts_the_same(run: Path, tmp_path: Path) -> None:
+    """The exported zip, loaded by plain SB3 in a process without zoo_rl, picks the run's actions."""
     exported = tmp_path / "plain.zip"
     assert run_cli("export", run, "-o", exported) == 0
     env = make_atari_vec_env("Breakout", 4, 3, training=False)
