@@ -208,3 +208,10 @@ def test_resume_verb_continues_a_crashed_run_from_its_own_config(tiny_hyperparam
     assert "already finished, skipping" in capsys.readouterr().out
     assert run_cli("resume", tmp_path) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_background_runs_print_their_progress(tiny_hyperparams, tmp_path, capsys):
+    assert run_cli("pretrain", "Breakout", "--steps", 256, "--checkpoint-freq", 128, "--hyperparams",
+                   tiny_hyperparams, "--out", tmp_path, "--eval-episodes", 1) == 0  # fmt: skip
+    lines = [line for line in capsys.readouterr().out.splitlines() if " steps/s, " in line]
+    assert [line.split(",")[0] for line in lines] == ["Breakout_ppo_s0: step 128/256", "Breakout_ppo_s0: step 256/256"]

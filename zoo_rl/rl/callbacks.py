@@ -16,19 +16,24 @@ SCORE_FIELDS = ("agent_steps", "frames", "score", "episode_frames", "wall_s")
 
 
 class ScoreLogger(BaseCallback):
-    """Appends every finished game (raw full-game score) to ``scores.csv``.
+    """Appends every finished game (raw full-game score) to ``scores.csv``, and every
+    ``report_every`` agent steps prints one progress line (a background job's log shows
+    how far it is, since the progress bar only draws on a terminal).
 
     The score comes from ``info["episode"]``, which both env backends emit only at game
     over, before episodic life or reward clipping touch anything.
     """
 
-    def __init__(self, path: Path, frame_skip: int, wall_offset: float = 0.0):
+    def __init__(self, path: Path, frame_skip: int, wall_offset: float = 0.0, report_every: int = 0):
         super().__init__()
         self.path = path
         self.frame_skip = frame_skip
+        self.report_every = report_every
         self._file = None
         self._writer = None
         self._t0 = time.time() - wall_offset
+        self._recent: list[float] = []
+        self._report = (0, time.time())
 
     @property
     def wall_s(self) -> float:
@@ -36,6 +41,7 @@ class ScoreLogger(BaseCallback):
         return round(time.time() - self._t0, 2)
 
     def _on_training_start(self) -> None:
+        self._report = (self.num_timesteps, time.time())
         new = not self.path.exists()
         self._file = open(self.path, "a", newline="")  # noqa: SIM115 (open for the whole run)
         self._writer = csv.writer(self._file)
@@ -49,10 +55,19 @@ class ScoreLogger(BaseCallback):
                 steps = self.num_timesteps
                 self._writer.writerow([steps, steps * self.frame_skip, episode["r"], episode["l"], self.wall_s])
                 self.logger.record_mean("score/game", episode["r"])
+                self._recent = [*self._recent[-19:], float(episode["r"])]
         return True
 
     def _on_rollout_end(self) -> None:
         self._file.flush()
+        steps, since = self._report
+        if self.report_every and self.num_timesteps - steps >= self.report_every:
+            rate = (self.num_timesteps - steps) / max(time.time() - since, 1e-9)
+            n = len(self._recent)
+            games = f"mean score of the last {n} games {np.mean(self._recent):.1f}" if n else "no game finished yet"
+            where = f"step {self.num_timesteps}/{self.model._total_timesteps}"
+            print(f"{self.path.parent.name}: {where}, {rate:.0f} steps/s, {games}", flush=True)
+            self._report = (self.num_timesteps, time.time())
 
     def _on_training_end(self) -> None:
         self._file.close()

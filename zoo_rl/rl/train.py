@@ -114,7 +114,8 @@ def train(config: RunConfig, out: Path) -> Path:
                 truncate_log(run_dir / log, done)
             print(f"{run_dir}: resuming from the checkpoint at step {done} of {config.steps}", flush=True)
         model.set_logger(run_logger(run_dir, purge_step=done + 1 if done else 0))
-        score_log = ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip, wall_offset=previous["wall_s"])
+        score_log = ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip, wall_offset=previous["wall_s"],
+                                report_every=config.checkpoint_freq or 25_000)  # fmt: skip
         start = time.perf_counter()
 
         def elapsed() -> dict[str, float]:
