@@ -187,3 +187,14 @@ def test_bad_vision_input_is_one_line(image_folder, tmp_path, capsys):
     )
     with pytest.raises(ConfigError, match="already holds a different run"):
         train_vision(config, tmp_path / "runs")
+
+
+def test_vision_run_refuses_a_folder_that_is_not_a_run_and_keeps_it(image_folder, tmp_path, capsys):
+    config = VisionConfig(data=f"imagefolder:{image_folder}", method="scratch", arch="resnet18", iters=1)
+    mine = tmp_path / config.run_name() / "notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("mine")
+    assert run_cli("vision", "train", "--data", config.data, "--method", "scratch", "--arch", "resnet18",
+                   "--iters", 1, "--out", tmp_path) == 2  # fmt: skip
+    assert "not a zoo-rl run directory" in capsys.readouterr().err
+    assert mine.read_text() == "mine"

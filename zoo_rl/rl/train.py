@@ -8,7 +8,6 @@ the shared callbacks, evaluate on full games, save.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from functools import partial
 from pathlib import Path
@@ -38,6 +37,7 @@ from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
 from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights, sha256
+from zoo_rl.run_dir import run_status, start_run_dir
 
 
 def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def train(config: RunConfig, out: Path) -> Path:
     """
     validate(config)
     run_dir = Path(out) / config.run_name()
-    status = run_status(run_dir, config)
+    status = run_status(run_dir, config, RunConfig.load, finished="model.zip", checkpoint=CHECKPOINT)
     if status == "finished":
         print(f"{run_dir}: already finished, skipping")
         return run_dir
@@ -155,30 +155,6 @@ def train(config: RunConfig, out: Path) -> Path:
     atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
     remove_checkpoint(run_dir)
     return run_dir
-
-
-def run_status(run_dir: Path, config: RunConfig) -> str:
-    """``"new"``, ``"finished"``, ``"checkpoint"`` (resume) or ``"restart"`` (died before a checkpoint).
-
-    Raises :class:`ConfigError` when ``run_dir`` holds a different run or is not a run directory,
-    so that nothing of someone else's is overwritten.
-    """
-    if not run_dir.exists() or not any(run_dir.iterdir()):
-        return "new"
-    if not (run_dir / "config.yaml").exists():
-        raise ConfigError(f"{run_dir}: exists and is not a zoo-rl run directory (no config.yaml); choose another --out")
-    if RunConfig.load(run_dir / "config.yaml").identity() != config.identity():
-        raise ConfigError(f"{run_dir}: already holds a different run (see its config.yaml); choose another --out")
-    if (run_dir / "model.zip").exists():
-        return "finished"
-    return "checkpoint" if (run_dir / CHECKPOINT).exists() else "restart"
-
-
-def start_run_dir(run_dir: Path, config: RunConfig) -> None:
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # the same run, killed before its first checkpoint: nothing to keep
-    run_dir.mkdir(parents=True)
-    config.save(run_dir / "config.yaml")
 
 
 def truncate_log(path: Path, steps: int) -> None:

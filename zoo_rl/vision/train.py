@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.checkpoint import TrainingDiverged
 from zoo_rl.rl.config import ConfigError
 from zoo_rl.rng import rng_state, set_rng_state
+from zoo_rl.run_dir import run_status, start_run_dir
 
 from .data import load_datasets
 from .models import ARCHS, METHODS, Classifier, build_classifier
@@ -91,12 +91,10 @@ def build(config: VisionConfig, num_classes: int) -> Classifier:
 def train_vision(config: VisionConfig, out: Path) -> Path:
     """Train (or resume, or skip if finished) one run under ``out``; return its directory."""
     run_dir = Path(out) / config.run_name()
-    if (run_dir / "config.yaml").exists():
-        if VisionConfig.load(run_dir / "config.yaml").identity() != config.identity():
-            raise ConfigError(f"{run_dir}: already holds a different run (see its config.yaml); choose another --out")
-        if (run_dir / "model.pt").exists():
-            print(f"{run_dir}: already finished, skipping")
-            return run_dir
+    status = run_status(run_dir, config, VisionConfig.load, finished="model.pt", checkpoint="checkpoint.pt")
+    if status == "finished":
+        print(f"{run_dir}: already finished, skipping")
+        return run_dir
     torch.manual_seed(config.seed)
     train_set, test_set, num_classes = load_datasets(config.data, config.crop, config.resize, config.ten_crop)
     model = build(config, num_classes)
@@ -104,7 +102,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
                                 weight_decay=config.weight_decay)  # fmt: skip
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_steps, gamma=0.1)
     start = 0
-    if (run_dir / "checkpoint.pt").exists():
+    if status == "checkpoint":
         state = torch.load(run_dir / "checkpoint.pt", map_location=config.device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -113,10 +111,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
         start = state["iteration"]
         print(f"{run_dir}: resuming from the checkpoint at iteration {start} of {config.iters}")
     else:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # the same run, killed before its first checkpoint
-        run_dir.mkdir(parents=True)
-        config.save(run_dir / "config.yaml")
+        start_run_dir(run_dir, config)
 
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True,
                         num_workers=config.workers)  # fmt: skip
