@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_rl.io_utils import atomic_write
+from zoo_rl.io_utils import atomic_write, atomic_write_csv
 from zoo_rl.rl.config import RunConfig
 
 
@@ -117,11 +117,5 @@ def plot_runs(paths: list[Path], output: Path, bins: int = 20, title: str | None
     atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 
-    def write_csv(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(output.with_suffix(".csv"), write_csv)
+    atomic_write_csv(output.with_suffix(".csv"), rows)
     return output

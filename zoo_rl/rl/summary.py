@@ -4,7 +4,6 @@ interval) beside the training and inference costs."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections import defaultdict
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_rl.io_utils import atomic_write, atomic_write_text
+from zoo_rl.io_utils import atomic_write_csv, atomic_write_text
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.plotting import binned_curve, run_label
 
@@ -78,13 +77,7 @@ def write_summary(run_dirs: list[Path], output: Path) -> Path:
         raise ValueError("no finished runs to summarise")
     output = Path(output).with_suffix(".md")
 
-    def write_csv(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(output.with_suffix(".csv"), write_csv)
+    atomic_write_csv(output.with_suffix(".csv"), rows)
     lines = [
         "| target | method | seeds | final score | AUC | train GMACs | train params | inference GMACs | "
         "inference params | train env steps/s |",
