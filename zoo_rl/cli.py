@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -130,6 +131,8 @@ def cmd_resume(args: argparse.Namespace) -> None:
     config = RunConfig.load(args.rundir / "config.yaml")
     if config.run_name() != args.rundir.name:
         raise ConfigError(f"{args.rundir}: its config.yaml describes run {config.run_name()!r}; was it renamed?")
+    if args.device is not None:  # a run may move between machines: where it trains is not part of its identity
+        config = dataclasses.replace(config, device=args.device)
     if config.command == "pretrain":
         pretrain(config, args.rundir.parent, args.zoo_dir)
     else:
@@ -333,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a run directory with its own config.yaml (or skip it if finished)")
     p.add_argument("rundir", type=Path)
     p.add_argument("--zoo-dir", type=Path, default=None, help="pretrain runs: also add the agent to this zoo")
+    p.add_argument("--device", default=None, help="torch device to continue on (default: the run's own)")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("eval", help="play full games with a model zip or a run directory")
