@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:?steps}
-agents=${2:-"SpaceInvaders:ppo Breakout:ppo Assault:ppo Pong:a2c Phoenix:a2c"}
+agents=${2:-"SpaceInvaders:ppo Pong:a2c Phoenix:a2c Breakout:a2c Assault:a2c"}
 jobs=${3:-1}
 device=${DEVICE:-cpu}
 zoo_rl=${ZOO_RL:-.venv/bin/zoo-rl}

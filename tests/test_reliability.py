@@ -212,6 +212,25 @@ def test_resume_verb_continues_a_crashed_run_from_its_own_config(tiny_hyperparam
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_a_run_held_by_another_process_is_refused_and_left_alone(tiny_hyperparams, tmp_path, capsys):
+    pretrain = ("pretrain", "Breakout", "--steps", 128, "--hyperparams", tiny_hyperparams, "--out", tmp_path,
+                "--eval-episodes", 1)  # fmt: skip
+    holder = ("import sys, time; from pathlib import Path; from zoo_rl.run_dir import claim\n"
+              "with claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(120)")  # fmt: skip
+    run_dir = tmp_path / "Breakout_ppo_s0"
+    held = subprocess.Popen([sys.executable, "-c", holder, run_dir], stdout=subprocess.PIPE, text=True)
+    try:
+        assert held.stdout.readline() == "held\n"
+        assert run_cli(*pretrain) == 2
+        assert "another process is training this run right now" in capsys.readouterr().err
+        assert not run_dir.exists()
+    finally:
+        held.kill()
+        held.wait()
+    assert run_cli(*pretrain) == 0  # the lock dies with its process
+    assert (run_dir / "model.zip").is_file()
+
+
 def test_background_runs_print_their_progress(tiny_hyperparams, tmp_path, capsys):
     assert run_cli("pretrain", "Breakout", "--steps", 256, "--checkpoint-freq", 128, "--hyperparams",
                    tiny_hyperparams, "--out", tmp_path, "--eval-episodes", 1) == 0  # fmt: skip

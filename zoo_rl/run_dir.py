@@ -3,7 +3,10 @@ to start, resume or skip, and never overwrite what is not the same run."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,3 +46,20 @@ def start_run_dir(run_dir: Path, config: RunRecord) -> None:
         shutil.rmtree(run_dir)  # the same run, killed before its first checkpoint: nothing to keep
     run_dir.mkdir(parents=True)
     config.save(run_dir / CONFIG)
+
+
+@contextmanager
+def claim(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for this process, or fail at once if another process holds it.
+
+    Two processes on one run (a sweep started twice, a resume beside a running job) would
+    interleave checkpoints and logs, and a restart would delete the other's directory. The lock
+    is a hidden file beside the run directory, released when the process ends however it ends.
+    """
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(run_dir.parent / f".{run_dir.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{run_dir}: another process is training this run right now") from None
+        yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
 from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights, sha256
-from zoo_rl.run_dir import run_status, start_run_dir
+from zoo_rl.run_dir import claim, run_status, start_run_dir
 
 
 def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +103,10 @@ def train(config: RunConfig, out: Path) -> Path:
         return run_dir
     checkpoint = load_checkpoint(run_dir) if status == "checkpoint" else None
     env = make_env(config)
-    try:
+    with ExitStack() as held:
+        held.callback(env.close)
         model = build_model(config, env)  # before any file is made: bad options leave nothing behind
+        held.enter_context(claim(run_dir))  # once the options are known to be good: no stray lock file
         done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
         if checkpoint is None:
             start_run_dir(run_dir, config)
@@ -143,18 +146,16 @@ def train(config: RunConfig, out: Path) -> Path:
             raise diverged from err
         assert_finite(model, checkpointer.last_saved)
         seconds = elapsed()["train_seconds"]
-    finally:
-        env.close()
-    cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
-    atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
+        cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
+        atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
 
-    scores = evaluate_model(model, config)
-    write_eval(run_dir / "eval.json", scores, config)
-    if config.command == "pretrain":
-        drop_optimizer_state(model)
-    atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
-    remove_checkpoint(run_dir)
-    return run_dir
+        scores = evaluate_model(model, config)
+        write_eval(run_dir / "eval.json", scores, config)
+        if config.command == "pretrain":
+            drop_optimizer_state(model)
+        atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
+        remove_checkpoint(run_dir)
+        return run_dir
 
 
 def truncate_log(path: Path, steps: int) -> None:

@@ -26,7 +26,7 @@ from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.checkpoint import TrainingDiverged
 from zoo_rl.rl.config import ConfigError
 from zoo_rl.rng import rng_state, set_rng_state
-from zoo_rl.run_dir import run_status, start_run_dir
+from zoo_rl.run_dir import claim, run_status, start_run_dir
 
 from .data import load_datasets
 from .models import ARCHS, METHODS, Classifier, build_classifier
@@ -101,45 +101,47 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)  # fmt: skip
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_steps, gamma=0.1)
-    start = 0
-    if status == "checkpoint":
-        state = torch.load(run_dir / "checkpoint.pt", map_location=config.device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        set_rng_state(state["rng"])
-        start = state["iteration"]
-        print(f"{run_dir}: resuming from the checkpoint at iteration {start} of {config.iters}")
-    else:
-        start_run_dir(run_dir, config)
+    with claim(run_dir):  # after the last check of the options: a bad one leaves no lock file
+        start = 0
+        if status == "checkpoint":
+            state = torch.load(run_dir / "checkpoint.pt", map_location=config.device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            set_rng_state(state["rng"])
+            start = state["iteration"]
+            print(f"{run_dir}: resuming from the checkpoint at iteration {start} of {config.iters}")
+        else:
+            start_run_dir(run_dir, config)
 
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                        num_workers=config.workers)  # fmt: skip
-    batches = itertools.chain.from_iterable(itertools.repeat(loader))
-    writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
-    model.train()
-    for iteration in tqdm(range(start, config.iters), initial=start, total=config.iters, desc=run_dir.name):
-        images, labels = next(batches)
-        loss = nn.functional.cross_entropy(model(images.to(config.device)), labels.to(config.device))
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss is {loss.item()} at iteration {iteration}; the last checkpoint is kept")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if (iteration + 1) % 10 == 0 or iteration + 1 == config.iters:
-            log_scalars(writer, model, iteration + 1, loss.item(), schedule.get_last_lr()[0])
-        if config.checkpoint_freq and (iteration + 1) % config.checkpoint_freq == 0 and iteration + 1 < config.iters:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "schedule": schedule.state_dict(), "rng": rng_state(), "iteration": iteration + 1}  # fmt: skip
-            atomic_write(run_dir / "checkpoint.pt", lambda tmp, s=state: torch.save(s, tmp))
-    top1 = evaluate(model, test_set, config)
-    writer.add_scalar("eval/top1", top1, config.iters)
-    writer.close()
-    atomic_write_text(run_dir / "eval.json", json.dumps({"top1": top1, "ten_crop": config.ten_crop}, indent=2))
-    atomic_write(run_dir / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
-    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-    return run_dir
+        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True,
+                            num_workers=config.workers)  # fmt: skip
+        batches = itertools.chain.from_iterable(itertools.repeat(loader))
+        writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+        model.train()
+        for iteration in tqdm(range(start, config.iters), initial=start, total=config.iters, desc=run_dir.name):
+            images, labels = next(batches)
+            loss = nn.functional.cross_entropy(model(images.to(config.device)), labels.to(config.device))
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"loss is {loss.item()} at iteration {iteration}; the last checkpoint is kept")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if (iteration + 1) % 10 == 0 or iteration + 1 == config.iters:
+                log_scalars(writer, model, iteration + 1, loss.item(), schedule.get_last_lr()[0])
+            due = config.checkpoint_freq and (iteration + 1) % config.checkpoint_freq == 0
+            if due and iteration + 1 < config.iters:
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "schedule": schedule.state_dict(), "rng": rng_state(), "iteration": iteration + 1}  # fmt: skip
+                atomic_write(run_dir / "checkpoint.pt", lambda tmp, s=state: torch.save(s, tmp))
+        top1 = evaluate(model, test_set, config)
+        writer.add_scalar("eval/top1", top1, config.iters)
+        writer.close()
+        atomic_write_text(run_dir / "eval.json", json.dumps({"top1": top1, "ten_crop": config.ten_crop}, indent=2))
+        atomic_write(run_dir / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        return run_dir
 
 
 def log_scalars(writer: SummaryWriter, model: Classifier, step: int, loss: float, lr: float) -> None:
