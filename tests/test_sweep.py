@@ -41,6 +41,9 @@ def test_grid_expands_to_the_runs_the_cli_would_make(tmp_path, tiny_zoo, tiny_hy
         "Breakout_finetune-breakout_ppo_s0_ppo_s0", "Breakout_finetune-pong_dqn_s0_ppo_s0",
     ])  # fmt: skip
     assert all(spec.run_dir.parent == tmp_path / "study" for spec in sweep.runs)
+    moved = load_sweep(write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, [{**GRID[0], "device": "cpu"}]), "cuda")
+    assert [spec.run_dir for spec in moved.runs] == [spec.run_dir for spec in sweep.runs][:2]  # the same runs,
+    assert all(spec.argv[spec.argv.index("--device") + 1] == "cuda" for spec in moved.runs)  # trained elsewhere
 
 
 @pytest.mark.parametrize(

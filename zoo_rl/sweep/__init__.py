@@ -10,7 +10,12 @@ from .grid import RunSpec, Sweep, load_sweep
 
 
 def run_sweep(
-    config: Path, backend: str = "local", jobs: int = 1, address: str | None = None, log=print
+    config: Path,
+    backend: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    device: str | None = None,
+    log=print,
 ) -> list[Outcome]:
     """Run every grid point of the sweep ``config``; return one outcome per run.
 
@@ -25,7 +30,7 @@ def run_sweep(
         raise ValueError(f"unknown sweep backend {backend!r}; expected local or ray")
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    sweep = load_sweep(config)
+    sweep = load_sweep(config, device)
     sweep.out.mkdir(parents=True, exist_ok=True)
     log(f"{len(sweep.runs)} runs in {sweep.out} ({backend} backend)")
     total = len(sweep.runs)

@@ -48,8 +48,12 @@ class Sweep:
     gpus: float
 
 
-def load_sweep(path: Path) -> Sweep:
-    """Read and expand a sweep config; every problem is a :class:`ConfigError` naming the key."""
+def load_sweep(path: Path, device: str | None = None) -> Sweep:
+    """Read and expand a sweep config; every problem is a :class:`ConfigError` naming the key.
+
+    ``device`` overrides the config's: where a run trains is not part of its identity, so one
+    study can be advanced on a GPU machine and finished on a CPU (or the other way round).
+    """
     data = read_yaml(path)
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
@@ -79,7 +83,10 @@ def load_sweep(path: Path) -> Sweep:
         seeds = entry.get("seeds", [0])
         if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise ConfigError(f"{where}: seeds must be a list of integers, got {seeds!r}")
-        options = _absolute_paths({**common, **{k: v for k, v in entry.items() if k in RUN_OPTIONS}})
+        options = {**common, **{k: v for k, v in entry.items() if k in RUN_OPTIONS}}
+        if device is not None:
+            options["device"] = device
+        options = _absolute_paths(options)
         for target in targets:
             for seed in seeds:
                 for source in _sources(entry.get("source"), options, where):
