@@ -223,7 +223,7 @@ def test_a_run_held_by_another_process_is_refused_and_left_alone(tiny_hyperparam
         assert held.stdout.readline() == "held\n"
         assert run_cli(*pretrain) == 2
         assert "another process is training this run right now" in capsys.readouterr().err
-        assert not run_dir.exists()
+        assert list(run_dir.iterdir()) == []  # the holder's (empty) directory: nothing written into it
     finally:
         held.kill()
         held.wait()

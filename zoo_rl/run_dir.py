@@ -4,6 +4,7 @@ to start, resume or skip, and never overwrite what is not the same run."""
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,10 +42,14 @@ def run_status(run_dir: Path, config: RunRecord, load, finished: str, checkpoint
 
 
 def start_run_dir(run_dir: Path, config: RunRecord) -> None:
-    """A fresh run directory holding ``config.yaml``."""
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # the same run, killed before its first checkpoint: nothing to keep
-    run_dir.mkdir(parents=True)
+    """Make ``run_dir`` a fresh run directory holding ``config.yaml``.
+
+    What a run killed before its first checkpoint left is removed, but the directory itself is
+    kept: it carries this process's lock (:func:`claim`).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for child in run_dir.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     config.save(run_dir / CONFIG)
 
 
@@ -53,13 +58,17 @@ def claim(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` for this process, or fail at once if another process holds it.
 
     Two processes on one run (a sweep started twice, a resume beside a running job) would
-    interleave checkpoints and logs, and a restart would delete the other's directory. The lock
-    is a hidden file beside the run directory, released when the process ends however it ends.
+    interleave checkpoints and logs, and a restart would empty the other's directory. The lock
+    is on the directory itself (made here if needed) and is released when the process ends,
+    however it ends.
     """
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(run_dir.parent / f".{run_dir.name}.lock", "w") as lock:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ConfigError(f"{run_dir}: another process is training this run right now") from None
         yield
+    finally:
+        os.close(fd)
