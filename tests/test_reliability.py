@@ -212,6 +212,28 @@ def test_resume_verb_continues_a_crashed_run_from_its_own_config(tiny_hyperparam
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_a_run_killed_before_its_first_checkpoint_starts_again_clean(tiny_hyperparams, tmp_path, monkeypatch):
+    pretrain = ("pretrain", "Breakout", "--steps", 256, "--checkpoint-freq", 10_000, "--hyperparams", tiny_hyperparams,
+                "--out", tmp_path, "--eval-episodes", 1)  # fmt: skip
+    save = Checkpointer._on_rollout_start
+
+    def crash_after_the_first_rollout(self):
+        if self.num_timesteps:
+            raise KeyboardInterrupt
+        save(self)
+
+    monkeypatch.setattr(Checkpointer, "_on_rollout_start", crash_after_the_first_rollout)
+    with pytest.raises(KeyboardInterrupt):
+        run_cli(*pretrain)
+    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save)
+    run_dir = tmp_path / "Breakout_ppo_s0"
+    assert not (run_dir / "checkpoint.pt").exists() and (run_dir / "tb").is_dir()
+    (run_dir / "tb" / "stale").write_text("left by the killed run")
+    assert run_cli(*pretrain) == 0
+    assert not (run_dir / "tb" / "stale").exists()
+    assert num_timesteps_in_zip(run_dir / "model.zip") == 256
+
+
 def test_a_run_held_by_another_process_is_refused_and_left_alone(tiny_hyperparams, tmp_path, capsys):
     pretrain = ("pretrain", "Breakout", "--steps", 128, "--hyperparams", tiny_hyperparams, "--out", tmp_path,
                 "--eval-episodes", 1)  # fmt: skip

@@ -49,7 +49,10 @@ def start_run_dir(run_dir: Path, config: RunRecord) -> None:
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     for child in run_dir.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
     config.save(run_dir / CONFIG)
 
 
