@@ -106,7 +106,7 @@ def train(config: RunConfig, out: Path) -> Path:
     with ExitStack() as held:
         held.callback(env.close)
         model = build_model(config, env)  # before any file is made: bad options leave nothing behind
-        held.enter_context(claim(run_dir))  # once the options are known to be good: no stray lock file
+        held.enter_context(claim(run_dir))  # makes the directory: only once the options are known to be good
         done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
         if checkpoint is None:
             start_run_dir(run_dir, config)

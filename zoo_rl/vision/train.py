@@ -101,7 +101,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)  # fmt: skip
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_steps, gamma=0.1)
-    with claim(run_dir):  # after the last check of the options: a bad one leaves no lock file
+    with claim(run_dir):  # makes the directory: only after the last check of the options
         start = 0
         if status == "checkpoint":
             state = torch.load(run_dir / "checkpoint.pt", map_location=config.device, weights_only=True)
