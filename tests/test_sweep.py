@@ -41,6 +41,8 @@ def test_grid_expands_to_the_runs_the_cli_would_make(tmp_path, tiny_zoo, tiny_hy
         "Breakout_finetune-breakout_ppo_s0_ppo_s0", "Breakout_finetune-pong_dqn_s0_ppo_s0",
     ])  # fmt: skip
     assert all(spec.run_dir.parent == tmp_path / "study" for spec in sweep.runs)
+    elsewhere = load_sweep(write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, runs), out=tmp_path / "again")
+    assert [spec.run_dir for spec in elsewhere.runs] == [tmp_path / "again" / spec.name for spec in sweep.runs]
     moved = load_sweep(write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, [{**GRID[0], "device": "cpu"}]), "cuda")
     assert [spec.run_dir for spec in moved.runs] == [spec.run_dir for spec in sweep.runs][:2]  # the same runs,
     assert all(spec.argv[spec.argv.index("--device") + 1] == "cuda" for spec in moved.runs)  # trained elsewhere
@@ -96,6 +98,20 @@ def check_failing_run_is_reported(tmp_path, tiny_zoo, tiny_hyperparams, backend:
 
 def test_local_grid_runs_summarises_and_resumes(tmp_path, tiny_zoo, tiny_hyperparams):
     check_grid_then_resume(tmp_path, tiny_zoo, tiny_hyperparams, "local")
+
+
+def test_finished_runs_kept_without_their_models_are_skipped_and_summarised(tmp_path, tiny_zoo, tiny_hyperparams):
+    """A study's results can be kept (in git) without the model weights and still be resumed."""
+    config = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, GRID[:1])
+    run_sweep(config, log=lambda *_: None)
+    study = tmp_path / "study"
+    for model in study.glob("*/model.zip"):
+        model.unlink()
+    (study / "summary.csv").unlink()
+    again = run_sweep(config, log=lambda *_: None)
+    assert outcomes_by_status(again) == {"skipped": {"Breakout_scratch_ppo_s0", "Breakout_scratch_ppo_s1"}}
+    with open(study / "summary.csv") as f:
+        assert [(r["method"], r["seeds"]) for r in csv.DictReader(f)] == [("scratch", "2")]
 
 
 def test_ray_grid_runs_summarises_and_resumes(tmp_path, tiny_zoo, tiny_hyperparams):

@@ -218,7 +218,9 @@ def cmd_cost(args: argparse.Namespace) -> None:
 def cmd_sweep(args: argparse.Namespace) -> None:
     from zoo_rl.sweep import run_sweep
 
-    outcomes = run_sweep(args.config, backend=args.backend, jobs=args.jobs, address=args.address, device=args.device)
+    outcomes = run_sweep(
+        args.config, backend=args.backend, jobs=args.jobs, address=args.address, device=args.device, out=args.out
+    )
     if any(o.status == "failed" for o in outcomes):
         raise SystemExit(1)
 
@@ -327,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs at once (local; ray: size of a local Ray instance)")
     p.add_argument("--address", default=None, help="ray: address of an existing cluster, e.g. auto")
     p.add_argument("--device", default=None, help="torch device of every run (overrides the config's)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (overrides the config's out)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("summary", help="study table (final score, AUC with 95%% CI, costs) of run directories")

@@ -29,6 +29,9 @@ from zoo_rl.io_utils import atomic_write
 from zoo_rl.rng import rng_state, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
+# Written last, after model.zip: a finished run is one with its final evaluation. The marker is
+# a small file so that a study's results can be kept (in git, say) without the model weights.
+FINISHED = "eval.json"
 FORMAT = 1
 _BUFFER_SCALARS = ("pos", "full")
 

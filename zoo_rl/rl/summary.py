@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_rl.io_utils import atomic_write_csv, atomic_write_text
+from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.plotting import binned_curve, run_label
 
@@ -44,7 +45,7 @@ def run_record(run_dir: Path, bins: int = 20) -> dict:
         "game": config.game,
         "method": run_label(config),
         "seed": config.seed,
-        "final": json.loads((run_dir / "eval.json").read_text())["mean"],
+        "final": json.loads((run_dir / FINISHED).read_text())["mean"],
         "auc": float(np.nanmean(curve)) if not np.isnan(curve).all() else math.nan,
         **{k: cost[k] for k in COST_KEYS},
     }
@@ -54,7 +55,7 @@ def summary_rows(run_dirs: list[Path]) -> list[dict]:
     """One row per (game, method) over the finished runs among ``run_dirs``."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run in run_dirs:
-        if (run / "model.zip").exists():
+        if (run / FINISHED).exists():
             record = run_record(run)
             groups[(record["game"], record["method"])].append(record)
     rows = []

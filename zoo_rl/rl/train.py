@@ -26,6 +26,7 @@ from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ScoreLogger
 from zoo_rl.rl.checkpoint import (
     CHECKPOINT,
+    FINISHED,
     Checkpointer,
     as_divergence,
     assert_finite,
@@ -97,7 +98,7 @@ def train(config: RunConfig, out: Path) -> Path:
     """
     validate(config)
     run_dir = Path(out) / config.run_name()
-    status = run_status(run_dir, config, RunConfig.load, finished="model.zip", checkpoint=CHECKPOINT)
+    status = run_status(run_dir, config, RunConfig.load, finished=FINISHED, checkpoint=CHECKPOINT)
     if status == "finished":
         print(f"{run_dir}: already finished, skipping")
         return run_dir
@@ -150,10 +151,10 @@ def train(config: RunConfig, out: Path) -> Path:
         atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
 
         scores = evaluate_model(model, config)
-        write_eval(run_dir / "eval.json", scores, config)
         if config.command == "pretrain":
             drop_optimizer_state(model)
         atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
+        write_eval(run_dir / FINISHED, scores, config)
         remove_checkpoint(run_dir)
         return run_dir
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo_rl.rl.checkpoint import FINISHED
+
 from .backends import Outcome, execute, run_local, run_ray
 from .grid import RunSpec, Sweep, load_sweep
 
@@ -15,6 +17,7 @@ def run_sweep(
     jobs: int = 1,
     address: str | None = None,
     device: str | None = None,
+    out: Path | None = None,
     log=print,
 ) -> list[Outcome]:
     """Run every grid point of the sweep ``config``; return one outcome per run.
@@ -30,7 +33,7 @@ def run_sweep(
         raise ValueError(f"unknown sweep backend {backend!r}; expected local or ray")
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    sweep = load_sweep(config, device)
+    sweep = load_sweep(config, device, out)
     sweep.out.mkdir(parents=True, exist_ok=True)
     log(f"{len(sweep.runs)} runs in {sweep.out} ({backend} backend)")
     total = len(sweep.runs)
@@ -46,7 +49,7 @@ def run_sweep(
         outcomes = run_local(runs, jobs, on_done)
     else:
         outcomes = run_ray(runs, sweep.cpus, sweep.gpus, address, jobs, on_done)
-    finished = [spec.run_dir for spec in runs if (spec.run_dir / "model.zip").exists()]
+    finished = [spec.run_dir for spec in runs if (spec.run_dir / FINISHED).exists()]
     if finished:
         log(f"summary: {write_summary(finished, sweep.out / 'summary.md')}")
         log(f"learning curves: {plot_runs(finished, sweep.out / 'curves.png')}")

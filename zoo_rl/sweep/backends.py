@@ -16,6 +16,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from zoo_rl.rl.checkpoint import FINISHED
+
 from .grid import RunSpec
 
 
@@ -30,7 +32,7 @@ class Outcome:
 def execute(spec: RunSpec, threads: int | None = None) -> Outcome:
     """Run one grid point to its end (or skip it if finished); never raises for a failed run."""
     log = spec.run_dir.parent / "logs" / f"{spec.name}.log"
-    if (spec.run_dir / "model.zip").exists():
+    if (spec.run_dir / FINISHED).exists():
         return Outcome(spec.name, "skipped", str(log))
     if not spec.run_dir.parent.is_dir():
         where = f"{spec.run_dir.parent} is not visible on {socket.gethostname()}"

@@ -48,11 +48,13 @@ class Sweep:
     gpus: float
 
 
-def load_sweep(path: Path, device: str | None = None) -> Sweep:
+def load_sweep(path: Path, device: str | None = None, out: Path | None = None) -> Sweep:
     """Read and expand a sweep config; every problem is a :class:`ConfigError` naming the key.
 
     ``device`` overrides the config's: where a run trains is not part of its identity, so one
     study can be advanced on a GPU machine and finished on a CPU (or the other way round).
+    ``out`` overrides the config's output directory, e.g. to repeat a study whose results
+    are already in the config's.
     """
     data = read_yaml(path)
     unknown = sorted(set(data) - TOP_KEYS)
@@ -61,7 +63,7 @@ def load_sweep(path: Path, device: str | None = None) -> Sweep:
     for key in ("out", "runs"):
         if key not in data:
             raise ConfigError(f"{path}: missing key {key!r}")
-    out = Path(data["out"])
+    out = Path(data["out"] if out is None else out)
     if not out.is_absolute():
         out = (Path.cwd() / out).resolve()
     common = _mapping(data.get("common") or {}, f"{path}: common")
