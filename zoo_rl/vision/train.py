@@ -31,6 +31,9 @@ from zoo_rl.run_dir import claim, run_status, start_run_dir
 from .data import load_datasets
 from .models import ARCHS, METHODS, Classifier, build_classifier
 
+CHECKPOINT = "checkpoint.pt"  # while training
+MODEL = "model.pt"  # the trained weights: a finished run
+
 
 @dataclass
 class VisionConfig:
@@ -91,7 +94,7 @@ def build(config: VisionConfig, num_classes: int) -> Classifier:
 def train_vision(config: VisionConfig, out: Path) -> Path:
     """Train (or resume, or skip if finished) one run under ``out``; return its directory."""
     run_dir = Path(out) / config.run_name()
-    status = run_status(run_dir, config, VisionConfig.load, finished="model.pt", checkpoint="checkpoint.pt")
+    status = run_status(run_dir, config, VisionConfig.load, finished=MODEL, checkpoint=CHECKPOINT)
     if status == "finished":
         print(f"{run_dir}: already finished, skipping")
         return run_dir
@@ -104,7 +107,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
     with claim(run_dir):  # makes the directory: only after the last check of the options
         start = 0
         if status == "checkpoint":
-            state = torch.load(run_dir / "checkpoint.pt", map_location=config.device, weights_only=True)
+            state = torch.load(run_dir / CHECKPOINT, map_location=config.device, weights_only=True)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
@@ -134,13 +137,13 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
             if due and iteration + 1 < config.iters:
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "schedule": schedule.state_dict(), "rng": rng_state(), "iteration": iteration + 1}  # fmt: skip
-                atomic_write(run_dir / "checkpoint.pt", lambda tmp, s=state: torch.save(s, tmp))
+                atomic_write(run_dir / CHECKPOINT, lambda tmp, s=state: torch.save(s, tmp))
         top1 = evaluate(model, test_set, config)
         writer.add_scalar("eval/top1", top1, config.iters)
         writer.close()
         atomic_write_text(run_dir / "eval.json", json.dumps({"top1": top1, "ten_crop": config.ten_crop}, indent=2))
-        atomic_write(run_dir / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
-        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        atomic_write(run_dir / MODEL, lambda tmp: torch.save(model.state_dict(), tmp))
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)
         return run_dir
 
 
@@ -175,9 +178,9 @@ def load_trained(run_dir: Path, ten_crop: bool | None = None) -> tuple[VisionCon
     config = VisionConfig.load(run_dir / "config.yaml")
     if ten_crop is not None:
         config.ten_crop = ten_crop
-    if not (run_dir / "model.pt").exists():
+    if not (run_dir / MODEL).exists():
         raise ConfigError(f"{run_dir}: not finished (no model.pt)")
     _, test_set, num_classes = load_datasets(config.data, config.crop, config.resize, config.ten_crop)
     model = build(config, num_classes)
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location=config.device, weights_only=True))
+    model.load_state_dict(torch.load(run_dir / MODEL, map_location=config.device, weights_only=True))
     return config, model.eval(), test_set
