@@ -100,12 +100,15 @@ def plot_runs(paths: list[Path], output: Path, bins: int = 20, title: str | None
     rows = curve_table(find_runs([Path(p) for p in paths]), bins)
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
+    colors = plt.get_cmap("tab20").colors  # a study has a dozen methods per game
     for ax, game in zip(axes[0], games, strict=True):
-        for method in sorted({r["method"] for r in rows if r["game"] == game}):
+        for i, method in enumerate(sorted({r["method"] for r in rows if r["game"] == game})):
             pts = [r for r in rows if r["game"] == game and r["method"] == method]
             x = np.array([r["frames"] for r in pts]) / 1e6
             seeds = max(r["seeds"] for r in pts)
-            (line,) = ax.plot(x, [r["mean"] for r in pts], label=f"{method} (n={seeds})")
+            style = "--" if method.startswith("finetune:") else "-"  # one line per source: set them apart
+            (line,) = ax.plot(x, [r["mean"] for r in pts], style, color=colors[i % len(colors)],
+                              label=f"{method} (n={seeds})")  # fmt: skip
             ax.fill_between(x, [r["low"] for r in pts], [r["high"] for r in pts], alpha=0.2, color=line.get_color())
         ax.set_title(title or game)
         ax.set_xlabel("environment frames (millions)")
