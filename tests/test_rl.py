@@ -17,9 +17,11 @@ from stable_baselines3 import DQN, PPO
 from zoo_rl.core import zoo_layers
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights
+from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.manifest import read_manifest, zoo_paths
 from zoo_rl.rl.methods import METHODS
+from zoo_rl.rl.plotting import binned_curve
 from zoo_rl.rl.policies import load_run_model
 
 from .conftest import run_cli
@@ -120,6 +122,14 @@ def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
     with open(png.with_suffix(".csv")) as f:
         rows = list(csv.DictReader(f))
     assert {r["method"] for r in rows} == {m for m in METHODS if m != "finetune"} | {"finetune:breakout_ppo_s0"}
+
+
+def test_curve_of_a_live_run_stops_at_its_last_game(tmp_path):
+    (tmp_path / "scores.csv").write_text("agent_steps,frames,score,episode_frames,wall_s\n25,100,3.0,100,1.0\n")
+    edges = np.array([0.0, 200.0, 400.0, 600.0])
+    assert np.isnan(binned_curve(tmp_path, edges)[1:]).all()  # still training: nothing after 100 frames
+    (tmp_path / FINISHED).write_text("{}")
+    assert binned_curve(tmp_path, edges).tolist() == [3.0, 3.0, 3.0]  # finished: carried to the end
 
 
 EXPORT_CHECK = """

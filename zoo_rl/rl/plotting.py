@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_rl.io_utils import atomic_write, atomic_write_csv
+from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
 
 
@@ -37,7 +38,8 @@ def run_label(config: RunConfig) -> str:
 
 def binned_curve(run_dir: Path, edges: np.ndarray) -> np.ndarray:
     """Mean score of the games that ended in each frame bin, carried forward over empty
-    bins; NaN before the first finished game."""
+    bins; NaN before the first finished game and, while the run is still training, after its
+    last one (a live run's curve must not run ahead of it)."""
     frames, scores = [], []
     path = run_dir / "scores.csv"
     if path.exists():
@@ -48,7 +50,10 @@ def binned_curve(run_dir: Path, edges: np.ndarray) -> np.ndarray:
     frames_a, scores_a = np.asarray(frames), np.asarray(scores)
     curve = np.full(len(edges) - 1, np.nan)
     last = np.nan
+    live = not (run_dir / FINISHED).exists()
     for b in range(len(edges) - 1):
+        if live and (not frames or edges[b] >= frames_a.max()):
+            break
         in_bin = (frames_a > edges[b]) & (frames_a <= edges[b + 1])
         if in_bin.any():
             last = scores_a[in_bin].mean()
@@ -100,13 +105,16 @@ def plot_runs(paths: list[Path], output: Path, bins: int = 20, title: str | None
     rows = curve_table(find_runs([Path(p) for p in paths]), bins)
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
-    colors = plt.get_cmap("tab20").colors  # a study has a dozen methods per game
+    colors = plt.get_cmap("tab10").colors
     for ax, game in zip(axes[0], games, strict=True):
-        for i, method in enumerate(sorted({r["method"] for r in rows if r["game"] == game})):
+        methods = sorted({r["method"] for r in rows if r["game"] == game})
+        sources = [m for m in methods if m.startswith("finetune:")]
+        for i, method in enumerate([m for m in methods if m not in sources] + sources):
             pts = [r for r in rows if r["game"] == game and r["method"] == method]
             x = np.array([r["frames"] for r in pts]) / 1e6
             seeds = max(r["seeds"] for r in pts)
-            style = "--" if method.startswith("finetune:") else "-"  # one line per source: set them apart
+            # A study draws a dozen methods per game: the single sources, dashed, follow the others.
+            style = "--" if method in sources else "-"
             (line,) = ax.plot(x, [r["mean"] for r in pts], style, color=colors[i % len(colors)],
                               label=f"{method} (n={seeds})")  # fmt: skip
             ax.fill_between(x, [r["low"] for r in pts], [r["high"] for r in pts], alpha=0.2, color=line.get_color())
