@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,22 @@ def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
     with open(png.with_suffix(".csv")) as f:
         rows = list(csv.DictReader(f))
     assert {r["method"] for r in rows} == {m for m in METHODS if m != "finetune"} | {"finetune:breakout_ppo_s0"}
+
+
+def test_plot_of_finished_runs_leaves_out_live_ones(transfer_runs, tmp_path, capsys):
+    study = tmp_path / "study"
+    for name, files in [("Breakout_scratch_ppo_s0", ("config.yaml", "scores.csv", FINISHED)),
+                        ("Breakout_lite_ppo_s0", ("config.yaml", "scores.csv"))]:  # fmt: skip
+        (study / name).mkdir(parents=True)
+        for file in files:
+            shutil.copy(transfer_runs / name / file, study / name / file)
+    png = tmp_path / "curves.png"
+    assert run_cli("plot", study, "--finished", "-o", png) == 0
+    with open(png.with_suffix(".csv")) as f:
+        assert {r["method"] for r in csv.DictReader(f)} == {"scratch"}
+    (study / "Breakout_scratch_ppo_s0" / FINISHED).unlink()
+    assert run_cli("plot", study, "--finished", "-o", png) != 0
+    assert "no finished runs" in capsys.readouterr().err
 
 
 def test_curve_of_a_live_run_stops_at_its_last_game(tmp_path):

@@ -163,7 +163,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_plot(args: argparse.Namespace) -> None:
     from zoo_rl.rl.plotting import plot_runs
 
-    png = plot_runs(args.rundirs, args.output, bins=args.bins)
+    png = plot_runs(args.rundirs, args.output, bins=args.bins, finished_only=args.finished)
     print(png)
 
 
@@ -356,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
     p.add_argument("-o", "--output", type=Path, default=Path("curves.png"))
     p.add_argument("--bins", type=int, default=20, help="points per curve")
+    p.add_argument("--finished", action="store_true", help="leave out runs still training (no eval.json yet)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser(

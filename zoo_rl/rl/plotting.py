@@ -95,14 +95,25 @@ def curve_table(run_dirs: list[Path], bins: int = 20) -> list[dict]:
     return rows
 
 
-def plot_runs(paths: list[Path], output: Path, bins: int = 20, title: str | None = None) -> Path:
-    """Write the learning-curve PNG (and ``output`` with .csv) for the runs under ``paths``."""
+def plot_runs(
+    paths: list[Path], output: Path, bins: int = 20, title: str | None = None, finished_only: bool = False
+) -> Path:
+    """Write the learning-curve PNG (and ``output`` with .csv) for the runs under ``paths``.
+
+    ``finished_only`` leaves out runs still training, so that a study's figure compares only
+    what its table (``zoo-rl summary``, finished runs only) compares.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = curve_table(find_runs([Path(p) for p in paths]), bins)
+    runs = find_runs([Path(p) for p in paths])
+    if finished_only:
+        runs = [r for r in runs if (r / FINISHED).exists()]
+        if not runs:
+            raise ValueError(f"no finished runs (with {FINISHED}) in {', '.join(map(str, paths))}")
+    rows = curve_table(runs, bins)
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
     colors = plt.get_cmap("tab10").colors
