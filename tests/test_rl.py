@@ -125,10 +125,11 @@ def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
     assert {r["method"] for r in rows} == {m for m in METHODS if m != "finetune"} | {"finetune:breakout_ppo_s0"}
 
 
-def test_plot_of_finished_runs_leaves_out_live_ones(transfer_runs, tmp_path, capsys):
+def test_study_reports_leave_out_live_runs(transfer_runs, tmp_path, capsys):
+    # the live run has its cost record already: only eval.json marks a run as finished
     study = tmp_path / "study"
-    for name, files in [("Breakout_scratch_ppo_s0", ("config.yaml", "scores.csv", FINISHED)),
-                        ("Breakout_lite_ppo_s0", ("config.yaml", "scores.csv"))]:  # fmt: skip
+    for name, files in [("Breakout_scratch_ppo_s0", ("config.yaml", "scores.csv", "cost.json", FINISHED)),
+                        ("Breakout_lite_ppo_s0", ("config.yaml", "scores.csv", "cost.json"))]:  # fmt: skip
         (study / name).mkdir(parents=True)
         for file in files:
             shutil.copy(transfer_runs / name / file, study / name / file)
@@ -136,9 +137,21 @@ def test_plot_of_finished_runs_leaves_out_live_ones(transfer_runs, tmp_path, cap
     assert run_cli("plot", study, "--finished", "-o", png) == 0
     with open(png.with_suffix(".csv")) as f:
         assert {r["method"] for r in csv.DictReader(f)} == {"scratch"}
+    assert run_cli("summary", study, "-o", tmp_path / "summary.md") == 0
+    with open(tmp_path / "summary.csv") as f:
+        assert [r["method"] for r in csv.DictReader(f)] == ["scratch"]
+    capsys.readouterr()
+    assert run_cli("cost", study) == 0
+    listed = capsys.readouterr().out
+    assert "Breakout_scratch_ppo_s0" in listed and "Breakout_lite_ppo_s0" not in listed
     (study / "Breakout_scratch_ppo_s0" / FINISHED).unlink()
-    assert run_cli("plot", study, "--finished", "-o", png) != 0
-    assert "no finished runs" in capsys.readouterr().err
+    for verb in (
+        ["plot", study, "--finished", "-o", png],
+        ["summary", study, "-o", tmp_path / "s.md"],
+        ["cost", study],
+    ):
+        assert run_cli(*verb) != 0
+        assert "no finished runs" in capsys.readouterr().err
 
 
 def test_curve_of_a_live_run_stops_at_its_last_game(tmp_path):

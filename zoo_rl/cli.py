@@ -198,9 +198,7 @@ def cmd_cost(args: argparse.Namespace) -> None:
 
     header = ("run", "score", "train GMACs", "train params", "infer GMACs", "infer params", "train steps/s")
     rows = []
-    for run in find_runs(args.rundirs):
-        if not (run / "cost.json").exists():
-            continue
+    for run in find_runs(args.rundirs, finished_only=True):
         cost = json.loads((run / "cost.json").read_text())
         ev = json.loads((run / "eval.json").read_text())
         rows.append((
@@ -208,8 +206,6 @@ def cmd_cost(args: argparse.Namespace) -> None:
             f"{cost['train_params'] / 1e6:.2f}M", f"{cost['inference_gmacs']:.4f}",
             f"{cost['inference_params'] / 1e6:.2f}M", f"{cost['train_env_steps_per_s']:.0f}",
         ))  # fmt: skip
-    if not rows:
-        raise ValueError("no finished runs (with cost.json) under " + ", ".join(map(str, args.rundirs)))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
         print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
@@ -229,7 +225,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
     from zoo_rl.rl.plotting import find_runs
     from zoo_rl.rl.summary import write_summary
 
-    print(write_summary(find_runs(args.rundirs), args.output))
+    print(write_summary(find_runs(args.rundirs, finished_only=True), args.output))
 
 
 def cmd_vision_train(args: argparse.Namespace) -> None:

@@ -14,17 +14,24 @@ from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
 
 
-def find_runs(paths: list[Path]) -> list[Path]:
-    """Run directories among ``paths``, looking one and two levels below folders."""
+def find_runs(paths: list[Path], finished_only: bool = False) -> list[Path]:
+    """Run directories among ``paths``, looking one and two levels below folders.
+
+    ``finished_only`` keeps the runs that wrote their final evaluation, the one marker every
+    report (table, figure, cost listing) uses, so that they all compare the same runs.
+    """
     runs: list[Path] = []
-    for p in paths:
+    for p in map(Path, paths):
         if (p / "config.yaml").exists():
             runs.append(p)
         else:
             runs.extend(sorted(c.parent for c in p.glob("*/config.yaml")))
             runs.extend(sorted(c.parent for c in p.glob("*/*/config.yaml")))
+    if finished_only:
+        runs = [r for r in runs if (r / FINISHED).exists()]
     if not runs:
-        raise ValueError(f"no run directories (with config.yaml) in {', '.join(map(str, paths))}")
+        what = f"finished runs (with {FINISHED})" if finished_only else "run directories (with config.yaml)"
+        raise ValueError(f"no {what} in {', '.join(map(str, paths))}")
     return runs
 
 
@@ -108,11 +115,7 @@ def plot_runs(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = find_runs([Path(p) for p in paths])
-    if finished_only:
-        runs = [r for r in runs if (r / FINISHED).exists()]
-        if not runs:
-            raise ValueError(f"no finished runs (with {FINISHED}) in {', '.join(map(str, paths))}")
+    runs = find_runs(paths, finished_only)
     rows = curve_table(runs, bins)
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)

@@ -37,6 +37,8 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 def run_record(run_dir: Path, bins: int = 20) -> dict:
     """Final score, area under the learning curve (the mean of its binned points: the average
     score over training) and costs of one finished run."""
+    if not (run_dir / FINISHED).exists():
+        raise ValueError(f"{run_dir}: run has not finished (no {FINISHED}); pass finished runs only")
     config = RunConfig.load(run_dir / "config.yaml")
     edges = np.linspace(0, config.steps * config.settings.frame_skip, bins + 1)
     curve = binned_curve(run_dir, edges)
@@ -52,12 +54,12 @@ def run_record(run_dir: Path, bins: int = 20) -> dict:
 
 
 def summary_rows(run_dirs: list[Path]) -> list[dict]:
-    """One row per (game, method) over the finished runs among ``run_dirs``."""
+    """One row per (game, method) over ``run_dirs``, finished runs (``find_runs(...,
+    finished_only=True)``)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run in run_dirs:
-        if (run / FINISHED).exists():
-            record = run_record(run)
-            groups[(record["game"], record["method"])].append(record)
+        record = run_record(run)
+        groups[(record["game"], record["method"])].append(record)
     rows = []
     for (game, method), records in sorted(groups.items()):
         final, final_ci = mean_ci([r["final"] for r in records])
