@@ -136,10 +136,11 @@ def plot_runs(
         ax.set_xlabel("environment frames (millions)")
         ax.set_ylabel("game score (full games, raw)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        # Below the panel: a study's dozen noisy lines leave no free corner inside it.
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)
     fig.tight_layout()
     output = Path(output)
-    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight"))
     plt.close(fig)
 
     atomic_write_csv(output.with_suffix(".csv"), rows)
