@@ -120,6 +120,7 @@ def plot_runs(
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
     colors = plt.get_cmap("tab10").colors
+    legends = []
     for ax, game in zip(axes[0], games, strict=True):
         methods = sorted({r["method"] for r in rows if r["game"] == game})
         sources = [m for m in methods if m.startswith("finetune:")]
@@ -136,11 +137,15 @@ def plot_runs(
         ax.set_xlabel("environment frames (millions)")
         ax.set_ylabel("game score (full games, raw)")
         ax.grid(alpha=0.3)
-        # Below the panel: a study's dozen noisy lines leave no free corner inside it.
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)
+        # Below the panel: a study's dozen noisy lines leave no free corner inside it. Kept out of
+        # tight_layout, which would shrink the panel under a long legend; savefig makes room.
+        legends.append(ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2))
+        legends[-1].set_in_layout(False)
     fig.tight_layout()
     output = Path(output)
-    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight"))
+    atomic_write(
+        output, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight", bbox_extra_artists=legends)
+    )
     plt.close(fig)
 
     atomic_write_csv(output.with_suffix(".csv"), rows)
