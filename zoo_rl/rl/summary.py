@@ -54,8 +54,8 @@ def run_record(run_dir: Path, bins: int = 20) -> dict:
 
 
 def summary_rows(run_dirs: list[Path]) -> list[dict]:
-    """One row per (game, method) over ``run_dirs``, finished runs (``find_runs(...,
-    finished_only=True)``)."""
+    """One row per (game, method) over ``run_dirs``, which must all be finished runs (as
+    ``find_runs(..., finished_only=True)`` returns them)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run in run_dirs:
         record = run_record(run)
