@@ -231,6 +231,47 @@ def test_cost_records_match_analytic_counts_and_table(transfer_runs, capsys):
     assert table[0].startswith("run") and len(table) == 1 + len(METHODS)
 
 
+def lite_ppo(tiny_zoo: Path) -> PPO:
+    env = make_atari_vec_env("Breakout", 2, 0)
+    extractor = dict(zoo=zoo_files(tiny_zoo), lite=True)
+    kwargs = dict(features_extractor_class=ZooNatureCNN, features_extractor_kwargs=extractor)
+    return PPO("CnnPolicy", env, policy_kwargs=kwargs, n_steps=16, batch_size=32, device="cpu").learn(32)
+
+
+def test_measuring_cost_leaves_the_lite_policy_as_it_was(tiny_zoo):
+    from zoo_rl.rl.cost import policy_cost
+
+    model = lite_ppo(tiny_zoo)
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    model.policy.set_training_mode(False)
+    policy_cost(model)
+    assert not model.policy.training
+    for key, value in model.policy.state_dict().items():  # a training forward would move the gates' EMA
+        torch.testing.assert_close(value, before[key], msg=key)
+    model.env.close()
+
+
+def test_periodic_evaluation_hands_the_rollout_back_in_eval_mode(tiny_zoo, tmp_path):
+    from stable_baselines3.common.logger import configure
+
+    from zoo_rl.rl.callbacks import PeriodicEval
+
+    model = lite_ppo(tiny_zoo)
+    model.set_logger(configure(None, []))
+
+    def evaluate(m):  # like evaluate_model: leaves the policy in eval mode
+        m.policy.set_training_mode(False)
+        return [1.0]
+
+    callback = PeriodicEval(tmp_path / "evals.csv", 16, evaluate)
+    callback.init_callback(model)
+    model.policy.set_training_mode(False)  # SB3 collects rollouts in eval mode: lite acts on its EMA gates
+    model.num_timesteps = 16
+    callback.on_step()
+    assert (tmp_path / "evals.csv").exists() and not model.policy.training
+    model.env.close()
+
+
 def test_full_zoo_run_refuses_export(transfer_runs, tmp_path, capsys):
     assert run_cli("export", transfer_runs / "Breakout_zoo_ppo_s0", "-o", tmp_path / "x.zip") == 2
     assert "cannot become one NatureCNN" in capsys.readouterr().err

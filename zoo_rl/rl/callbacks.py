@@ -119,6 +119,8 @@ class PeriodicEval(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
             self._next += self.every_steps
+            # SB3 calls this mid-rollout, in eval mode; lite gates act differently in training mode
+            was_training = self.model.policy.training
             scores = self.evaluate_fn(self.model)
             new = not self.path.exists()
             with open(self.path, "a", newline="") as f:
@@ -135,5 +137,5 @@ class PeriodicEval(BaseCallback):
                     )
                 )
             self.logger.record("eval/mean_score", float(np.mean(scores)))
-            self.model.policy.set_training_mode(True)
+            self.model.policy.set_training_mode(was_training)
         return True

@@ -51,17 +51,23 @@ def _acting_cost(policy: nn.Module, obs: torch.Tensor, training: bool) -> tuple[
     return counter.get_total_flops() // 2 // len(obs), sum(params.values())
 
 
-def merged_for_inference(policy: nn.Module) -> nn.Module:
-    """A copy of ``policy`` whose lite / frozen-gate zoo extractors are plain NatureCNNs."""
+def _copy(policy: nn.Module) -> nn.Module:
+    """A deep copy of an SB3 policy, so that measuring it cannot change the trained one
+    (a training-mode forward moves the lite gates' EMA)."""
     # SB3 keeps the last action distribution (non-leaf tensors) on the policy; deepcopy
     # refuses those, and the copy does not need them.
     dist = getattr(policy, "action_dist", None)
     kept = dist.__dict__.pop("distribution", None) if dist is not None else None
     try:
-        policy = copy.deepcopy(policy)
+        return copy.deepcopy(policy)
     finally:
         if kept is not None:
             dist.distribution = kept
+
+
+def merged_for_inference(policy: nn.Module) -> nn.Module:
+    """A copy of ``policy`` whose lite / frozen-gate zoo extractors are plain NatureCNNs."""
+    policy = _copy(policy)
     for module in list(policy.modules()):
         zoo = getattr(module, "zoo", None)
         if isinstance(zoo, nn.Module) and all(layer.lite or bool(layer.frozen) for layer in zoo_layers(zoo).values()):
@@ -70,15 +76,15 @@ def merged_for_inference(policy: nn.Module) -> nn.Module:
 
 
 def policy_cost(model: BaseAlgorithm) -> dict[str, float]:
-    policy = model.policy
-    inference = merged_for_inference(policy)
+    """Cost columns of ``model``'s policy, measured on copies: the model itself is left as it was."""
+    policy = _copy(model.policy)
+    inference = merged_for_inference(model.policy)
     obs = policy.obs_to_tensor(torch.zeros(TRAIN_BATCH, *model.observation_space.shape, dtype=torch.uint8).numpy())[0]
     policy.set_training_mode(True)
     train_macs, _ = _acting_cost(policy, obs, training=True)
     trainable = {id(p): p.numel() for g in policy.optimizer.param_groups for p in g["params"] if p.requires_grad}
     inference.set_training_mode(False)
     inference_macs, inference_params = _acting_cost(inference, obs[:1], training=False)
-    policy.set_training_mode(False)
     return {
         "train_gmacs": train_macs / 1e9,
         "train_params": sum(trainable.values()),
