@@ -109,6 +109,14 @@ def test_rerunning_a_finished_run_skips_it(transfer_runs, tiny_zoo, tiny_hyperpa
     assert "already finished" in capsys.readouterr().out
 
 
+def test_finished_run_is_found_again_with_its_zoo_elsewhere(transfer_runs, tiny_zoo, tiny_hyperparams, tmp_path,
+                                                            capsys):  # fmt: skip
+    moved = shutil.copytree(tiny_zoo, tmp_path / "moved")  # a clone at another path records other zoo paths
+    rc = run_cli("transfer", "Breakout", "--method", "zoo", "--zoo", moved, "--steps", 320, "--n-envs", 1,
+                 "--out", transfer_runs, "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
+    assert rc == 0 and "already finished" in capsys.readouterr().out
+
+
 def test_eval_of_run_and_of_zip(transfer_runs, tiny_zoo, capsys):
     assert run_cli("eval", transfer_runs / "Breakout_zoo_ppo_s0", "--episodes", 1) == 0
     assert run_cli("eval", zoo_files(tiny_zoo)[1], "--game", "Pong", "--episodes", 1) == 0

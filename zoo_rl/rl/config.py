@@ -95,13 +95,6 @@ def env_settings(preset: str = "default", overrides: dict[str, Any] | None = Non
     return AtariSettings(**values)
 
 
-def game_suite(name: str) -> list[str]:
-    suites = read_yaml(ENV_PRESETS).get("suites", {})
-    if name not in suites:
-        raise ConfigError(f"{ENV_PRESETS}: no game suite {name!r}; available: {', '.join(suites)}")
-    return list(suites[name])
-
-
 @dataclass
 class RunConfig:
     """Everything that defines one training run."""
@@ -175,8 +168,16 @@ class RunConfig:
         return asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """What makes two configs the same run (how often it checkpoints and where it trains do not)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("checkpoint_freq", "device")}
+        """What makes two configs the same run.
+
+        How often it checkpoints, where it trains and where the zoo lies do not: a sweep records
+        absolute zoo paths, and a run must stay resumable from a clone elsewhere, so zoo members
+        count by file name.
+        """
+        same = {k: v for k, v in self.to_dict().items() if k not in ("checkpoint_freq", "device")}
+        same["zoo"] = [Path(p).name for p in self.zoo]
+        same["source"] = self.source and Path(self.source).name
+        return same
 
     def save(self, path: Path) -> None:
         from zoo_rl.io_utils import atomic_write_text
