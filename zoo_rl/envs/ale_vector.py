@@ -72,7 +72,6 @@ class AleVecEnv(VecEnv):
         self._lives = np.zeros(num_envs, dtype=np.int64)
         self._scores = np.zeros(num_envs, dtype=np.float64)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
-        self._starts = np.full(num_envs, time.time())
         self._t0 = time.time()
 
     def reset(self) -> VecEnvObs:
@@ -84,7 +83,6 @@ class AleVecEnv(VecEnv):
         self._pending_fire[:] = False
         self._scores[:] = 0.0
         self._lengths[:] = 0
-        self._starts[:] = time.time()
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:

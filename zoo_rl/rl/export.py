@@ -11,7 +11,7 @@ import torch
 
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.io_utils import atomic_write
-from zoo_rl.rl.methods import get_method
+from zoo_rl.rl.methods import METHODS, get_method
 from zoo_rl.rl.policies import load_run_model
 
 NATURE_CNN_KEY = re.compile(r"^(?P<prefix>.*?)(?P<key>(cnn\.\d+|linear\.0)\.(weight|bias))$")
@@ -24,7 +24,7 @@ def export_run(run_dir: Path, output: Path) -> Path:
     if not get_method(config.method).exportable:
         raise ValueError(
             f"{run_dir}: method {config.method!r} keeps input-dependent weights and cannot become one NatureCNN; "
-            "export works for lite, zoo-uniform, distill, finetune and scratch runs"
+            "export works for " + ", ".join(name for name, m in METHODS.items() if m.exportable) + " runs"
         )
     plain_config = dataclasses.replace(config, method="scratch", zoo=[], source=None, method_options={})
     env = make_atari_vec_env(config.game, config.n_envs, config.seed, config.settings)
