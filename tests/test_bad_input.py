@@ -100,6 +100,10 @@ def unknown_algo_entry_key(zoo: Path, tmp: Path) -> dict:
     return {"--hyperparams": hyperparams_file(tmp, {"n_envs": 1, "hyperparam": {"n_steps": 32}})}
 
 
+def bad_schedule(zoo: Path, tmp: Path) -> dict:
+    return {"--hyperparams": hyperparams_file(tmp, {"n_envs": 1, "hyperparams": {"learning_rate": "lin_abc"}})}
+
+
 def rejected_hyperparameter_value(zoo: Path, tmp: Path) -> dict:
     return {"--hyperparams": hyperparams_file(tmp, {"n_envs": 1, "hyperparams": {"n_steps": 0}})}
 
@@ -117,6 +121,7 @@ BAD = {
     "unknown method option": (lambda z, t: {"--method-option": "gates=2"}, "unknown option(s) ['gates']"),
     "unknown hyperparameter": (unknown_hyperparameter, "hp.yaml: ppo.hyperparams: unknown key(s) ['n_stepz']"),
     "unknown algo entry key": (unknown_algo_entry_key, "hp.yaml: ppo: unknown key(s) ['hyperparam']"),
+    "bad schedule": (bad_schedule, "learning_rate: expected lin_<number>, got 'lin_abc'"),
     "hyperparameter value": (rejected_hyperparameter_value, "cannot build the ppo model from its hyperparameters"),
     "negative steps": (lambda z, t: {"--steps": -5}, "steps must be >= 1, got -5"),
     "zero environments": (lambda z, t: {"--n-envs": 0}, "n_envs must be >= 1, got 0"),

@@ -55,12 +55,23 @@ def test_grid_expands_to_the_runs_the_cli_would_make(tmp_path, tiny_zoo, tiny_hy
         ([{"seeds": [0]}], "runs[0]: missing key 'method'"),
         ([{"method": "zoo", "seeds": "0"}], "seeds must be a list of integers"),
         ([{"method": "zoo", "steps": -1}], "runs[0]: steps must be >= 1"),
+        (
+            [{"method": "lite"}, {"method": "lite", "options": {"gate_norm": "official"}}],
+            "runs[1]: run Breakout_lite_ppo_s0 is already in the grid with other options",
+        ),
     ],
 )
 def test_bad_sweep_configs_name_the_entry(tmp_path, tiny_zoo, tiny_hyperparams, runs, message):
     with pytest.raises(ConfigError) as err:
         load_sweep(write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, runs))
     assert message in str(err.value)
+
+
+def test_sweep_resources_must_be_numbers(tmp_path, tiny_zoo, tiny_hyperparams):
+    path = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, GRID)
+    path.write_text(path.read_text().replace("cpus: 1", "cpus: two"))
+    with pytest.raises(ConfigError, match=r"sweep.yaml: resources: cpus: expected a number >= 0, got 'two'"):
+        load_sweep(path)
 
 
 def outcomes_by_status(outcomes) -> dict[str, set[str]]:

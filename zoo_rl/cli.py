@@ -174,10 +174,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> None:
-    from zoo_rl.rl.config import read_yaml
+    from zoo_rl.rl.config import ConfigError, read_yaml
     from zoo_rl.rl.plotting import plot_runs
 
     qs = read_yaml(args.config)
+    missing = [k for k in ("zoo", "seeds", "methods", "target", "algo", "steps", "out", "eval_episodes", "plot")
+               if k not in qs]  # fmt: skip
+    if missing:
+        raise ConfigError(f"{args.config}: missing key(s) {missing}")
     root = Path(__file__).resolve().parents[1]
     zoo = str(root / qs["zoo"]) if not Path(qs["zoo"]).is_absolute() else qs["zoo"]
     for seed in qs["seeds"]:

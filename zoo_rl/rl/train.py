@@ -44,10 +44,14 @@ from zoo_rl.run_dir import claim, run_status, start_run_dir
 
 def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
     """``"lin_X"`` becomes SB3's own ``LinearSchedule`` (so saved models need no zoo_rl)."""
-    return {
-        k: LinearSchedule(float(v[4:]), 0.0, 1.0) if isinstance(v, str) and v.startswith("lin_") else v
-        for k, v in hyperparams.items()
-    }
+    resolved = dict(hyperparams)
+    for key, value in hyperparams.items():
+        if isinstance(value, str) and value.startswith("lin_"):
+            try:
+                resolved[key] = LinearSchedule(float(value[4:]), 0.0, 1.0)
+            except ValueError:
+                raise ConfigError(f"hyperparams: {key}: expected lin_<number>, got {value!r}") from None
+    return resolved
 
 
 def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:

@@ -93,8 +93,18 @@ def load_sweep(path: Path, device: str | None = None, out: Path | None = None) -
             for seed in seeds:
                 for source in _sources(entry.get("source"), options, where):
                     spec = _spec(str(target), entry, seed, source, options, out, where)
-                    specs.setdefault(spec.run_dir, spec)
-    return Sweep(out, tuple(specs.values()), float(resources.get("cpus", 1)), float(resources.get("gpus", 0)))
+                    if specs.setdefault(spec.run_dir, spec).argv != spec.argv:  # the same run twice is fine
+                        raise ConfigError(f"{where}: run {spec.name} is already in the grid with other options; "
+                                          "one run directory holds one run (use another out or seed)")  # fmt: skip
+    cpus, gpus = (_number(resources.get(key, default), f"{path}: resources: {key}") for key, default in
+                  (("cpus", 1), ("gpus", 0)))  # fmt: skip
+    return Sweep(out, tuple(specs.values()), cpus, gpus)
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{where}: expected a number >= 0, got {value!r}")
+    return float(value)
 
 
 def _spec(target: str, entry: dict, seed: int, source, options: dict, out: Path, where: str) -> RunSpec:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from zoo_rl.core import gate_coefficients
 from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.checkpoint import TrainingDiverged
-from zoo_rl.rl.config import ConfigError
+from zoo_rl.rl.config import ConfigError, read_yaml
 from zoo_rl.rng import rng_state, set_rng_state
 from zoo_rl.run_dir import claim, run_status, start_run_dir
 
@@ -80,11 +80,19 @@ class VisionConfig:
 
     @classmethod
     def load(cls, path: Path) -> VisionConfig:
-        data = yaml.safe_load(Path(path).read_text())
+        data = read_yaml(Path(path))
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {unknown}")
         return cls(**data)
+
+
+def read_weights(path: Path, device: str) -> dict:
+    """A checkpoint or model file of a run, as weights only; a damaged one is a one-line error."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or a pickle payload refused by weights_only
+        raise ConfigError(f"{path}: not a readable zoo-rl weights file ({str(err).splitlines()[0]})") from err
 
 
 def build(config: VisionConfig, num_classes: int) -> Classifier:
@@ -107,7 +115,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
     with claim(run_dir):  # makes the directory: only after the last check of the options
         start = 0
         if status == "checkpoint":
-            state = torch.load(run_dir / CHECKPOINT, map_location=config.device, weights_only=True)
+            state = read_weights(run_dir / CHECKPOINT, config.device)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
@@ -182,5 +190,5 @@ def load_trained(run_dir: Path, ten_crop: bool | None = None) -> tuple[VisionCon
         raise ConfigError(f"{run_dir}: not finished (no model.pt)")
     _, test_set, num_classes = load_datasets(config.data, config.crop, config.resize, config.ten_crop)
     model = build(config, num_classes)
-    model.load_state_dict(torch.load(run_dir / MODEL, map_location=config.device, weights_only=True))
+    model.load_state_dict(read_weights(run_dir / MODEL, config.device))
     return config, model.eval(), test_set
