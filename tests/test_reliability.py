@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from tests.conftest import run_cli
 from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.checkpoint import (
     CHECKPOINT,
+    FINISHED,
     Checkpointer,
     TrainingDiverged,
     assert_finite,
@@ -251,6 +253,30 @@ def test_a_run_held_by_another_process_is_refused_and_left_alone(tiny_hyperparam
         held.wait()
     assert run_cli(*pretrain) == 0  # the lock dies with its process
     assert (run_dir / "model.zip").is_file()
+
+
+def test_a_run_finished_by_another_process_while_this_one_started_is_left_alone(tiny_hyperparams, tmp_path, capsys,
+                                                                                  monkeypatch):  # fmt: skip
+    import zoo_rl.rl.train as train_module
+
+    pretrain = ("pretrain", "Breakout", "--steps", 128, "--hyperparams", tiny_hyperparams, "--out", tmp_path,
+                "--eval-episodes", 1)  # fmt: skip
+    assert run_cli(*pretrain) == 0
+    run_dir = tmp_path / "Breakout_ppo_s0"
+    finished = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    (run_dir / FINISHED).unlink()  # as this process sees it when it starts: died before its first checkpoint
+    real_claim = train_module.claim
+
+    @contextmanager
+    def claim_after_the_other_finished(path):
+        (run_dir / FINISHED).write_bytes(finished[FINISHED])  # the other process ends before the lock is ours
+        with real_claim(path):
+            yield
+
+    monkeypatch.setattr(train_module, "claim", claim_after_the_other_finished)
+    assert run_cli(*pretrain) == 0
+    assert "finished by another process meanwhile" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == finished
 
 
 def test_background_runs_print_their_progress(tiny_hyperparams, tmp_path, capsys):

@@ -102,16 +102,20 @@ def train(config: RunConfig, out: Path) -> Path:
     """
     validate(config)
     run_dir = Path(out) / config.run_name()
-    status = run_status(run_dir, config, RunConfig.load, finished=FINISHED, checkpoint=CHECKPOINT)
-    if status == "finished":
+    status = partial(run_status, run_dir, config, RunConfig.load, finished=FINISHED, checkpoint=CHECKPOINT)
+    if status() == "finished":
         print(f"{run_dir}: already finished, skipping")
         return run_dir
-    checkpoint = load_checkpoint(run_dir) if status == "checkpoint" else None
     env = make_env(config)
     with ExitStack() as held:
         held.callback(env.close)
         model = build_model(config, env)  # before any file is made: bad options leave nothing behind
         held.enter_context(claim(run_dir))  # makes the directory: only once the options are known to be good
+        now = status()  # again, under the lock: another process may have finished or checkpointed it meanwhile
+        if now == "finished":
+            print(f"{run_dir}: finished by another process meanwhile, skipping")
+            return run_dir
+        checkpoint = load_checkpoint(run_dir) if now == "checkpoint" else None
         done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
         if checkpoint is None:
             start_run_dir(run_dir, config)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -102,8 +103,8 @@ def build(config: VisionConfig, num_classes: int) -> Classifier:
 def train_vision(config: VisionConfig, out: Path) -> Path:
     """Train (or resume, or skip if finished) one run under ``out``; return its directory."""
     run_dir = Path(out) / config.run_name()
-    status = run_status(run_dir, config, VisionConfig.load, finished=MODEL, checkpoint=CHECKPOINT)
-    if status == "finished":
+    status = partial(run_status, run_dir, config, VisionConfig.load, finished=MODEL, checkpoint=CHECKPOINT)
+    if status() == "finished":
         print(f"{run_dir}: already finished, skipping")
         return run_dir
     torch.manual_seed(config.seed)
@@ -113,8 +114,12 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
                                 weight_decay=config.weight_decay)  # fmt: skip
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_steps, gamma=0.1)
     with claim(run_dir):  # makes the directory: only after the last check of the options
+        now = status()  # again, under the lock: another process may have finished or checkpointed it meanwhile
+        if now == "finished":
+            print(f"{run_dir}: finished by another process meanwhile, skipping")
+            return run_dir
         start = 0
-        if status == "checkpoint":
+        if now == "checkpoint":
             state = read_weights(run_dir / CHECKPOINT, config.device)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
