@@ -257,7 +257,7 @@ def test_a_run_held_by_another_process_is_refused_and_left_alone(tiny_hyperparam
 
 def test_a_run_finished_by_another_process_while_this_one_started_is_left_alone(tiny_hyperparams, tmp_path, capsys,
                                                                                   monkeypatch):  # fmt: skip
-    import zoo_rl.rl.train as train_module
+    import zoo_rl.run_dir
 
     pretrain = ("pretrain", "Breakout", "--steps", 128, "--hyperparams", tiny_hyperparams, "--out", tmp_path,
                 "--eval-episodes", 1)  # fmt: skip
@@ -265,7 +265,7 @@ def test_a_run_finished_by_another_process_while_this_one_started_is_left_alone(
     run_dir = tmp_path / "Breakout_ppo_s0"
     finished = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     (run_dir / FINISHED).unlink()  # as this process sees it when it starts: died before its first checkpoint
-    real_claim = train_module.claim
+    real_claim = zoo_rl.run_dir.claim
 
     @contextmanager
     def claim_after_the_other_finished(path):
@@ -273,7 +273,7 @@ def test_a_run_finished_by_another_process_while_this_one_started_is_left_alone(
         with real_claim(path):
             yield
 
-    monkeypatch.setattr(train_module, "claim", claim_after_the_other_finished)
+    monkeypatch.setattr(zoo_rl.run_dir, "claim", claim_after_the_other_finished)
     assert run_cli(*pretrain) == 0
     assert "finished by another process meanwhile" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == finished

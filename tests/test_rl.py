@@ -162,6 +162,20 @@ def test_study_reports_leave_out_live_runs(transfer_runs, tmp_path, capsys):
         assert "no finished runs" in capsys.readouterr().err
 
 
+def test_runs_differing_in_more_than_the_seed_are_not_averaged(transfer_runs, tmp_path, capsys):
+    study = tmp_path / "study"
+    shutil.copytree(transfer_runs / "Breakout_scratch_ppo_s0", study / "Breakout_scratch_ppo_s0")
+    longer = RunConfig.load(study / "Breakout_scratch_ppo_s0" / "config.yaml")
+    longer.seed, longer.steps = 1, 640  # a seed 1 with another budget is not a second seed of the same run
+    shutil.copytree(transfer_runs / "Breakout_scratch_ppo_s0", study / longer.run_name())
+    longer.save(study / longer.run_name() / "config.yaml")
+    for verb in (["summary", study, "-o", tmp_path / "s.md"], ["plot", study, "-o", tmp_path / "c.png"]):
+        assert run_cli(*verb) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "not another seed of" in err and "differs in steps" in err, err
+    assert not (tmp_path / "s.md").exists() and not (tmp_path / "c.png").exists()
+
+
 def test_curve_of_a_live_run_stops_at_its_last_game(tmp_path):
     (tmp_path / "scores.csv").write_text("agent_steps,frames,score,episode_frames,wall_s\n25,100,3.0,100,1.0\n")
     edges = np.array([0.0, 200.0, 400.0, 600.0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +54,20 @@ def start_run_dir(run_dir: Path, config: RunRecord) -> None:
         else:
             child.unlink()
     config.save(run_dir / CONFIG)
+
+
+@contextmanager
+def claim_run(run_dir: Path, status: Callable[[], str]) -> Iterator[str]:
+    """:func:`claim`, then ``status()`` read again under the lock.
+
+    What a process saw before it held the run may be stale: another one may have finished or
+    checkpointed it meanwhile. A run found finished now is reported here and left alone.
+    """
+    with claim(run_dir):
+        now = status()
+        if now == "finished":
+            print(f"{run_dir}: finished by another process meanwhile, skipping")
+        yield now
 
 
 @contextmanager

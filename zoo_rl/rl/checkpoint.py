@@ -97,12 +97,17 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path, extra: dict[str, Any]) 
             old.unlink()
 
 
+def read_weights(path: Path, what: str = "checkpoint", map_location: str = "cpu") -> Any:
+    """A run's own torch file (checkpoint or model), read as weights only: never unpickled."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or a pickle payload refused by weights_only
+        raise CheckpointError(f"{path}: not a readable zoo-rl {what} ({str(err).splitlines()[0]})") from err
+
+
 def load_checkpoint(run_dir: Path) -> dict[str, Any]:
     path = run_dir / CHECKPOINT
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or a pickle payload refused by weights_only
-        raise CheckpointError(f"{path}: not a readable zoo-rl checkpoint ({str(err).splitlines()[0]})") from err
+    state = read_weights(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a zoo-rl checkpoint of format {FORMAT}")
     return state

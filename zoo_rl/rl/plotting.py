@@ -43,6 +43,28 @@ def run_label(config: RunConfig) -> str:
     return config.method
 
 
+def seed_groups(run_dirs: list[Path]) -> dict[tuple[str, str], list[tuple[RunConfig, Path]]]:
+    """``run_dirs`` by (game, method label): the seeds behind one curve or table row.
+
+    Runs that differ in anything but the seed (budget, hyperparameters, zoo, options) are
+    not seeds of one experiment: averaging them would pass their differences off as seed
+    noise, so they are refused.
+    """
+    groups: dict[tuple[str, str], list[tuple[RunConfig, Path]]] = defaultdict(list)
+    for run in run_dirs:
+        config = RunConfig.load(run / "config.yaml")
+        groups[(config.game, run_label(config))].append((config, run))
+    for members in groups.values():
+        (first, first_run), *others = members
+        same = {**first.identity(), "seed": None}
+        for config, run in others:
+            other = {**config.identity(), "seed": None}
+            if other != same:
+                differ = ", ".join(k for k in same if same[k] != other[k])
+                raise ValueError(f"{run}: not another seed of {first_run} (differs in {differ}); report them apart")
+    return dict(groups)
+
+
 def binned_curve(run_dir: Path, edges: np.ndarray) -> np.ndarray:
     """Mean score of the games that ended in each frame bin, carried forward over empty
     bins; NaN before the first finished game and, while the run is still training, after its
@@ -81,10 +103,7 @@ def bootstrap_band(values: np.ndarray, rng: np.random.Generator, n: int = 1000) 
 
 def curve_table(run_dirs: list[Path], bins: int = 20) -> list[dict]:
     """Rows (game, method, frames, mean, low, high, seeds) of every curve point."""
-    groups: dict[tuple[str, str], list[tuple[RunConfig, Path]]] = defaultdict(list)
-    for run in run_dirs:
-        config = RunConfig.load(run / "config.yaml")
-        groups[(config.game, run_label(config))].append((config, run))
+    groups = seed_groups(run_dirs)
     rng = np.random.default_rng(0)
     rows = []
     for (game, label), members in sorted(groups.items()):

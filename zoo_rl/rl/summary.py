@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import numpy as np
 from zoo_rl.io_utils import atomic_write_csv, atomic_write_text
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.plotting import binned_curve, run_label
+from zoo_rl.rl.plotting import binned_curve, run_label, seed_groups
 
 # Two-sided 95% quantiles of Student's t by degrees of freedom (seeds - 1); 1.96 beyond 30.
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -56,12 +55,9 @@ def run_record(run_dir: Path, bins: int = 20) -> dict:
 def summary_rows(run_dirs: list[Path]) -> list[dict]:
     """One row per (game, method) over ``run_dirs``, which must all be finished runs (as
     ``find_runs(..., finished_only=True)`` returns them)."""
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for run in run_dirs:
-        record = run_record(run)
-        groups[(record["game"], record["method"])].append(record)
     rows = []
-    for (game, method), records in sorted(groups.items()):
+    for (game, method), members in sorted(seed_groups(run_dirs).items()):
+        records = [run_record(run) for _, run in members]
         final, final_ci = mean_ci([r["final"] for r in records])
         auc, auc_ci = mean_ci([r["auc"] for r in records])
         rows.append({

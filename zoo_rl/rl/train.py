@@ -39,7 +39,7 @@ from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
 from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights, sha256
-from zoo_rl.run_dir import claim, run_status, start_run_dir
+from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
 
 def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -110,10 +110,8 @@ def train(config: RunConfig, out: Path) -> Path:
     with ExitStack() as held:
         held.callback(env.close)
         model = build_model(config, env)  # before any file is made: bad options leave nothing behind
-        held.enter_context(claim(run_dir))  # makes the directory: only once the options are known to be good
-        now = status()  # again, under the lock: another process may have finished or checkpointed it meanwhile
+        now = held.enter_context(claim_run(run_dir, status))  # makes the directory: options known to be good
         if now == "finished":
-            print(f"{run_dir}: finished by another process meanwhile, skipping")
             return run_dir
         checkpoint = load_checkpoint(run_dir) if now == "checkpoint" else None
         done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
@@ -154,7 +152,7 @@ def train(config: RunConfig, out: Path) -> Path:
                 raise
             raise diverged from err
         assert_finite(model, checkpointer.last_saved)
-        seconds = elapsed()["train_seconds"]
+        seconds = elapsed()["train_seconds"]  # includes the periodic evaluations and checkpoints
         cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
         atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
 

@@ -24,10 +24,10 @@ from tqdm import tqdm
 
 from zoo_rl.core import gate_coefficients
 from zoo_rl.io_utils import atomic_write, atomic_write_text
-from zoo_rl.rl.checkpoint import TrainingDiverged
+from zoo_rl.rl.checkpoint import TrainingDiverged, read_weights
 from zoo_rl.rl.config import ConfigError, read_yaml
 from zoo_rl.rng import rng_state, set_rng_state
-from zoo_rl.run_dir import claim, run_status, start_run_dir
+from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
 from .data import load_datasets
 from .models import ARCHS, METHODS, Classifier, build_classifier
@@ -88,14 +88,6 @@ class VisionConfig:
         return cls(**data)
 
 
-def read_weights(path: Path, device: str) -> dict:
-    """A checkpoint or model file of a run, as weights only; a damaged one is a one-line error."""
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or a pickle payload refused by weights_only
-        raise ConfigError(f"{path}: not a readable zoo-rl weights file ({str(err).splitlines()[0]})") from err
-
-
 def build(config: VisionConfig, num_classes: int) -> Classifier:
     return build_classifier(config.arch, config.method, config.zoo, num_classes).to(config.device)
 
@@ -113,14 +105,12 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)  # fmt: skip
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_steps, gamma=0.1)
-    with claim(run_dir):  # makes the directory: only after the last check of the options
-        now = status()  # again, under the lock: another process may have finished or checkpointed it meanwhile
+    with claim_run(run_dir, status) as now:  # makes the directory: only after the last check of the options
         if now == "finished":
-            print(f"{run_dir}: finished by another process meanwhile, skipping")
             return run_dir
         start = 0
         if now == "checkpoint":
-            state = read_weights(run_dir / CHECKPOINT, config.device)
+            state = read_weights(run_dir / CHECKPOINT, "checkpoint", config.device)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
@@ -195,5 +185,5 @@ def load_trained(run_dir: Path, ten_crop: bool | None = None) -> tuple[VisionCon
         raise ConfigError(f"{run_dir}: not finished (no model.pt)")
     _, test_set, num_classes = load_datasets(config.data, config.crop, config.resize, config.ten_crop)
     model = build(config, num_classes)
-    model.load_state_dict(read_weights(run_dir / MODEL, config.device))
+    model.load_state_dict(read_weights(run_dir / MODEL, "model", config.device))
     return config, model.eval(), test_set
