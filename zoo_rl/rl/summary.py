@@ -33,12 +33,11 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), t95(len(a) - 1) * float(a.std(ddof=1)) / math.sqrt(len(a))
 
 
-def run_record(run_dir: Path, bins: int = 20) -> dict:
+def run_record(run_dir: Path, config: RunConfig, bins: int = 20) -> dict:
     """Final score, area under the learning curve (the mean of its binned points: the average
-    score over training) and costs of one finished run."""
+    score over training) and costs of one finished run, whose ``config`` the caller has loaded."""
     if not (run_dir / FINISHED).exists():
         raise ValueError(f"{run_dir}: run has not finished (no {FINISHED}); pass finished runs only")
-    config = RunConfig.load(run_dir / "config.yaml")
     edges = np.linspace(0, config.steps * config.settings.frame_skip, bins + 1)
     curve = binned_curve(run_dir, edges)
     cost = json.loads((run_dir / "cost.json").read_text())
@@ -57,7 +56,7 @@ def summary_rows(run_dirs: list[Path]) -> list[dict]:
     ``find_runs(..., finished_only=True)`` returns them)."""
     rows = []
     for (game, method), members in sorted(seed_groups(run_dirs).items()):
-        records = [run_record(run) for _, run in members]
+        records = [run_record(run, config) for config, run in members]
         final, final_ci = mean_ci([r["final"] for r in records])
         auc, auc_ci = mean_ci([r["auc"] for r in records])
         rows.append({
