@@ -13,7 +13,7 @@ import numpy as np
 from zoo_rl.io_utils import atomic_write_csv, atomic_write_text
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.plotting import binned_curve, run_label, seed_groups
+from zoo_rl.rl.plotting import binned_curve, seed_groups
 
 # Two-sided 95% quantiles of Student's t by degrees of freedom (seeds - 1); 1.96 beyond 30.
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -42,9 +42,6 @@ def run_record(run_dir: Path, config: RunConfig, bins: int = 20) -> dict:
     curve = binned_curve(run_dir, edges)
     cost = json.loads((run_dir / "cost.json").read_text())
     return {
-        "game": config.game,
-        "method": run_label(config),
-        "seed": config.seed,
         "final": json.loads((run_dir / FINISHED).read_text())["mean"],
         "auc": float(np.nanmean(curve)) if not np.isnan(curve).all() else math.nan,
         **{k: cost[k] for k in COST_KEYS},
