@@ -16,9 +16,13 @@ from zoo_rl.core import (
     freeze_gates,
     gate_coefficients,
     merge,
+    set_prior,
     zoo_layers,
     zooify,
 )
+
+# The options that make a zoo of unrelated sources trainable (see zoo_rl.core.layers).
+TRANSFER = dict(gate_norm="softmax", gate_temperature=0.1, shared_prior=True, rescale=True, source_grad_scale=3.0)
 
 
 def nature_cnn() -> nn.Module:
@@ -294,4 +298,193 @@ def test_layer_constructor_errors():
     with pytest.raises(ValueError, match="2-d"):
         ZooLinear([torch.zeros(2, 2, 3, 3)])
     with pytest.raises(ValueError, match="gate norm"):
-        ZooLinear([torch.zeros(2, 2)], gate_norm="softmax")
+        ZooLinear([torch.zeros(2, 2)], gate_norm="sparsemax")
+    with pytest.raises(ValueError, match="temperature"):
+        ZooLinear([torch.zeros(2, 2)], gate_norm="softmax", gate_temperature=0.0)
+    with pytest.raises(ValueError, match="source_grad_scale"):
+        ZooLinear([torch.zeros(2, 2)], source_grad_scale=0.0)
+
+
+@pytest.mark.parametrize("lite", [False, True])
+@pytest.mark.parametrize("fused", [False, True])
+def test_no_grad_forward_after_an_optimizer_step_uses_the_new_weights(lite, fused):
+    """Acting, an optimizer step, acting again: the second forward must see the new
+    weights (fused Adam writes without bumping version counters)."""
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=lite).eval()
+    optimizer = torch.optim.Adam(zoo.parameters(), lr=1e-2, fused=fused)
+    x = obs(batch=2)
+    loss = zoo(x).pow(2).mean()  # a loss taken first (eval mode: no lite EMA update)
+    with torch.no_grad():
+        zoo(x)  # then acting
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        served = zoo(x)
+    fresh = zooify(template, random_sources(template, 3), lite=lite).eval()
+    fresh.load_state_dict(zoo.state_dict())
+    torch.testing.assert_close(served, fresh(x))
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_a_target_network_follows_writes_through_data(lite):
+    """SB3's target-network update writes through ``.data``; the target must act with the
+    copied weights, and (lite) with the copied EMA, which SB3 copies by its "running_" name."""
+    from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
+
+    template = nature_cnn()
+    online = zooify(template, random_sources(template, 3), lite=lite)
+    target = zooify(template, random_sources(template, 3, seed=7), lite=lite).eval()
+    x = obs(batch=2)
+    for seed in range(3):
+        online(obs(seed=seed))  # moves the lite EMA
+    with torch.no_grad():
+        target(x)
+    polyak_update(online.parameters(), target.parameters(), 1.0)
+    polyak_update(get_parameters_by_name(online, ["running_"]), get_parameters_by_name(target, ["running_"]), 1.0)
+    online.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(target(x), online(x))
+
+
+def test_a_model_saved_with_the_old_ema_key_loads():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 2), lite=True)
+    state = zoo.state_dict()
+    for key in [k for k in state if k.endswith("running_ema")]:
+        state[key.replace("running_ema", "ema")] = torch.tensor([0.3, 0.7])
+        del state[key]
+    zoo.load_state_dict(state)
+    torch.testing.assert_close(zoo_layers(zoo)["0"].ema, torch.tensor([0.3, 0.7]))
+
+
+def test_softmax_gate_over_positive_frames_has_no_dead_unit_and_every_parameter_learns():
+    """Four all-positive frame means (the first conv's input): the paper's 2-unit ReLU gate
+    can start dead; the softmax gate's hidden units all respond and all its weights learn."""
+    torch.manual_seed(3)
+    layer = ZooConv2d([torch.randn(8, 4, 3, 3) for _ in range(3)], gate_norm="softmax", gate_temperature=0.1)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    target = torch.randn(6, 8, 8, 8)
+    for step in range(3):
+        x = torch.rand(6, 4, 10, 10, generator=torch.Generator().manual_seed(step))
+        optimizer.zero_grad()
+        (layer(x) - target).pow(2).mean().backward()
+        optimizer.step()
+    for name, p in layer.gate.named_parameters():
+        assert p.grad is not None and (p.grad != 0).all(), name
+    hidden = layer.gate.fc1(x.mean(dim=(2, 3)))
+    assert (hidden.std(dim=0) > 0).all()
+
+
+def test_sb3_style_reinitialisation_leaves_the_gates_alone():
+    """SB3 re-initialises every nn.Linear of a features extractor; the gates keep theirs."""
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), **TRANSFER)
+    before = {k: v.clone() for k, v in zoo.state_dict().items() if ".gate." in k}
+
+    def sb3_init(module):
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.orthogonal_(module.weight, gain=2**0.5)
+            if module.bias is not None:
+                module.bias.data.fill_(0.3)
+
+    zoo.apply(sb3_init)
+    after = zoo.state_dict()
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, msg=key)
+
+
+def test_softmax_gate_starts_at_the_shared_prior_and_the_prior_is_one_parameter():
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=True, **TRANSFER)
+    x = obs()
+    for layer in zoo_layers(zoo).values():
+        torch.testing.assert_close(layer.gate(_layer_input(zoo, layer, x)), torch.full((6, 3), 1 / 3))
+    set_prior(zoo, [0.2, 0.0, -0.2])
+    expected = torch.softmax(torch.tensor([0.2, 0.0, -0.2]) / 0.1, dim=0)
+    for layer in zoo_layers(zoo).values():
+        torch.testing.assert_close(layer.ema, expected)
+    priors = [p for name, p in zoo.named_parameters() if "prior" in name]
+    assert len(priors) == 1
+    zoo(x).pow(2).mean().backward()
+    assert priors[0].grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="shared_prior"):
+        set_prior(zooify(template, random_sources(template, 3)), [0.0, 0.0, 0.0])
+
+
+def _layer_input(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    seen = []
+    handle = layer.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    return seen[0]
+
+
+def test_source_grad_scale_multiplies_source_gradients_only():
+    template = nature_cnn()
+    sources = random_sources(template, 3)
+    plain = zooify(template, sources, gate_norm="softmax")
+    scaled = zooify(template, sources, gate_norm="softmax", source_grad_scale=3.0)
+    scaled.load_state_dict(plain.state_dict())
+    x = obs()
+    torch.testing.assert_close(scaled(x), plain(x))
+    plain(x).pow(2).mean().backward()
+    scaled(x).pow(2).mean().backward()
+    for (name, p), q in zip(plain.named_parameters(), scaled.parameters(), strict=True):
+        factor = 3.0 if name.rsplit(".", 1)[-1] in ("weights", "biases", "align") else 1.0
+        torch.testing.assert_close(q.grad, factor * p.grad, msg=name)
+
+
+@pytest.mark.parametrize("conv_strategy", CONV_STRATEGIES)
+@pytest.mark.parametrize("linear_strategy", LINEAR_STRATEGIES)
+def test_rescaled_mixture_keeps_the_norm_of_its_parts(conv_strategy, linear_strategy):
+    """Per sample and channel the mixed weight has norm sum_i a_i ||w_i||: a model of
+    rescaled layers equals, sample by sample, the frozen model with those coefficients."""
+    template = nature_cnn()
+    sources = random_sources(template, 3)
+    zoo = zooify(template, sources, rescale=True, conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    x = obs(batch=3)
+    together = zoo(x)
+    for i in range(3):
+        coefficients = {name: layer.gate(_layer_input(zoo, layer, x[i : i + 1]))[0]
+                        for name, layer in zoo_layers(zoo).items()}  # fmt: skip
+        frozen = zooify(template, sources, rescale=True)
+        frozen.load_state_dict(zoo.state_dict())
+        for name, layer in zoo_layers(frozen).items():
+            layer.freeze_gate(coefficients[name].detach())
+        merged = merge(frozen)
+        torch.testing.assert_close(together[i : i + 1], merged(x[i : i + 1]), rtol=1e-4, atol=1e-3)  # outputs ~40
+        for name, layer in zoo_layers(frozen).items():
+            parts = torch.tensordot(coefficients[name].detach(), layer.weights.flatten(2).norm(dim=2), dims=1)
+            weight = merged.get_submodule(name).weight
+            torch.testing.assert_close(weight.flatten(1).norm(dim=1), parts)
+
+
+def test_rescale_is_exact_for_identical_sources_and_one_hot_gates():
+    template = nature_cnn()
+    x = obs()
+    same = zooify(template, [template.state_dict()] * 3, rescale=True)
+    torch.testing.assert_close(same(x), template(x), rtol=1e-5, atol=1e-5)
+    sources = random_sources(template, 3)
+    zoo = zooify(template, sources, rescale=True)
+    freeze_gates(zoo, [0.0, 1.0, 0.0])
+    template.load_state_dict(sources[1])
+    torch.testing.assert_close(zoo(x), template(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rescale_keeps_the_features_of_orthogonal_sources_alive():
+    """Averaging unrelated sources shrinks every layer; with rescale the mixture's
+    features keep the scale of a source's."""
+    template = nature_cnn()
+    sources = []
+    for seed in range(5):
+        torch.manual_seed(seed)
+        net = nature_cnn()
+        sources.append(net.state_dict())
+    x = obs(batch=16)
+    single = template(x).var(dim=0).mean()
+    averaged = zooify(template, sources)(x).var(dim=0).mean()
+    rescaled = zooify(template, sources, rescale=True)(x).var(dim=0).mean()
+    assert averaged < single / 10
+    assert single / 3 < rescaled < single * 3

@@ -6,7 +6,7 @@ ICML 2021), and the functions that build such a model from an ordinary module
 (:func:`zooify`) and collapse it back into one (:func:`merge`).
 """
 
-from .gate import GATE_NORMS, Gate, GateNorm
+from .gate import GATE_NORMS, Gate, GateNorm, SourcePrior
 from .layers import (
     CONV_STRATEGIES,
     DEFAULT_CONV_STRATEGY,
@@ -16,7 +16,7 @@ from .layers import (
     ZooLayer,
     ZooLinear,
 )
-from .zooify import check_state_dicts, freeze_gates, gate_coefficients, merge, zoo_layers, zooify
+from .zooify import check_state_dicts, freeze_gates, gate_coefficients, merge, set_prior, zoo_layers, zooify
 
 __all__ = [
     "CONV_STRATEGIES",
@@ -26,6 +26,7 @@ __all__ = [
     "LINEAR_STRATEGIES",
     "Gate",
     "GateNorm",
+    "SourcePrior",
     "ZooConv2d",
     "ZooLayer",
     "ZooLinear",
@@ -33,6 +34,7 @@ __all__ = [
     "freeze_gates",
     "gate_coefficients",
     "merge",
+    "set_prior",
     "zoo_layers",
     "zooify",
 ]

@@ -12,6 +12,18 @@ and ``a_i(x)`` the data-dependent gate.  Three ways to evaluate the layer:
 * frozen: ``freeze_gate(coefficients)`` fixes the coefficients (e.g. uniform parameter
   averaging, or a one-hot choice of source) and skips the gate network.
 
+Two options make a mixture of *unrelated* sources (independently trained networks) trainable:
+
+* ``rescale=True`` gives every output channel of the mixed weight the norm
+  ``sum_i a_i ||T_i W_i||`` of its parts.  Averaging m nearly orthogonal weights shrinks
+  them by about 1/sqrt(m) per layer, which compounds through a network without
+  normalisation layers into dead, near-constant features; the rescale undoes that, and is
+  the identity for identical sources or a one-hot gate.
+* ``source_grad_scale=k`` multiplies the gradients of the source weights, biases and
+  alignments by k (their values are unchanged).  Each source receives only its share
+  ``a_i`` of the layer's gradient, which under Adam with a large epsilon (RL Zoo's 1e-5)
+  moves it a fraction of a plain layer's step; k = m restores a plain layer's gradient scale.
+
 Per-sample aggregation never loops over samples in Python.  Strategies (measured by
 ``scripts/benchmark.py --only layers``, see docs/performance.md):
 
@@ -32,18 +44,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gate import Gate, GateNorm
+from .gate import Gate, GateNorm, SourcePrior
 
 CONV_STRATEGIES: tuple[str, ...] = ("grouped", "unfold", "mix")
 LINEAR_STRATEGIES: tuple[str, ...] = ("bmm", "mix")
 # Fastest per layer type on a 2-core CPU, batch 256, m = 5 (scripts/benchmark.py --only layers).
 DEFAULT_CONV_STRATEGY = "grouped"
 DEFAULT_LINEAR_STRATEGY = "mix"
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; the gradient multiplied by ``scale`` on the way back."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.scale, None
+
+
+def _scale_grad(x: torch.Tensor | None, scale: float) -> torch.Tensor | None:
+    return x if x is None or scale == 1.0 else _ScaleGrad.apply(x, scale)
 
 
 class ZooLayer(nn.Module):
@@ -68,6 +98,10 @@ class ZooLayer(nn.Module):
         ema_momentum: float = 0.9,
         strategy: str,
         gate_unflatten: tuple[int, int, int] | None = None,
+        gate_temperature: float = 1.0,
+        prior: SourcePrior | None = None,
+        rescale: bool = False,
+        source_grad_scale: float = 1.0,
     ):
         super().__init__()
         if len(weights) == 0:
@@ -76,23 +110,36 @@ class ZooLayer(nn.Module):
             raise ValueError(f"{type(self).__name__} strategy must be one of {self.strategies}, got {strategy!r}")
         if not 0.0 <= ema_momentum < 1.0:
             raise ValueError(f"ema_momentum must be in [0, 1), got {ema_momentum}")
+        if not source_grad_scale > 0:
+            raise ValueError(f"source_grad_scale must be > 0, got {source_grad_scale}")
         m = len(weights)
         out_features = weights[0].shape[0]
         self.num_sources = m
         self.lite = lite
         self.ema_momentum = ema_momentum
         self.strategy = strategy
+        self.rescale = rescale
+        self.source_grad_scale = source_grad_scale
         self.weights = nn.Parameter(torch.stack([w.detach().clone().float() for w in weights]))
         self.biases = (
             nn.Parameter(torch.stack([b.detach().clone().float() for b in biases])) if biases is not None else None
         )
         self.align = nn.Parameter(torch.eye(out_features).repeat(m, 1, 1)) if align else None
-        self.gate = Gate(gate_in_features, m, pool=gate_pool, norm=gate_norm, unflatten=gate_unflatten)
-        self._cache: dict[str, tuple[tuple, object]] = {}
-        self.register_buffer("ema", self.gate.neutral(m))
+        self.gate = Gate(
+            gate_in_features, m, pool=gate_pool, norm=gate_norm, unflatten=gate_unflatten,
+            temperature=gate_temperature, prior=prior,
+        )  # fmt: skip
+        # "running_" in the name: SB3's DQN/QR-DQN copy such buffers into their target network.
+        self.register_buffer("running_ema", self.gate.neutral(m))
         self.register_buffer("fixed", torch.zeros(m))
         self.register_buffer("frozen", torch.tensor(False))
         self.register_buffer("last_coefficients", self.gate.neutral(m), persistent=False)
+        self._register_load_state_dict_pre_hook(_rename_legacy_ema)
+
+    @property
+    def ema(self) -> torch.Tensor:
+        """The lite temporal ensemble of the batch coefficients."""
+        return self.running_ema
 
     # ----------------------------------------------------------------- coefficients
     def freeze_gate(self, coefficients: torch.Tensor | Sequence[float]) -> None:
@@ -115,37 +162,40 @@ class ZooLayer(nn.Module):
         return None
 
     # ----------------------------------------------------------------- weights
-    def _between_updates(self, slot: str, tensors: Sequence[torch.Tensor | None], compute):
-        """``compute()``, reused without gradients until one of ``tensors`` changes in place.
-
-        An agent acts with small batches between two updates; it would otherwise pay the
-        m alignment matmuls and the weight aggregation at every step. Optimizer steps and
-        EMA updates are in-place, which bumps the tensors' version counters.
-        """
-        if torch.is_grad_enabled():
-            self._cache.pop(slot, None)
-            return compute()
-        key = tuple((t._version, t.data_ptr()) for t in tensors if t is not None)
-        hit = self._cache.get(slot)
-        if hit is None or hit[0] != key:
-            hit = (key, compute())
-            self._cache[slot] = hit
-        return hit[1]
-
+    # Nothing is cached between calls: whether a parameter changed cannot be told reliably
+    # (fused optimizers and SB3's target-network updates write without bumping version
+    # counters), and recomputing costs a few percent of acting.
     def aligned_weights(self) -> torch.Tensor:
         """``T_i @ W_i`` for every source: shape (m, O, ...)."""
+        weights = _scale_grad(self.weights, self.source_grad_scale)
         if self.align is None:
-            return self.weights
-        return self._between_updates(
-            "aligned",
-            (self.weights, self.align),
-            lambda: torch.bmm(self.align, self.weights.flatten(2)).view_as(self.weights),
-        )
+            return weights
+        align = _scale_grad(self.align, self.source_grad_scale)
+        return torch.bmm(align, weights.flatten(2)).view_as(weights)
+
+    def _biases(self) -> torch.Tensor | None:
+        return _scale_grad(self.biases, self.source_grad_scale)
+
+    def _channel_scale(self, w_tilde: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Per sample and output channel, ``sum_i a_i ||w_i|| / ||sum_i a_i w_i||``: shape (B, O).
+
+        From the m x m Gram matrix of the sources' channels, so the B mixed weights are
+        never built."""
+        flat = w_tilde.flatten(2)
+        gram = torch.einsum("mof,nof->omn", flat, flat)
+        norms = gram.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt()
+        mixed = torch.einsum("bm,omn,bn->bo", a, gram, a).clamp_min(1e-20).sqrt()
+        return (a @ norms.T) / mixed
 
     def mixed_parameters(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Weight and bias aggregated with coefficients ``a`` of shape (m,)."""
-        w = torch.tensordot(a, self.aligned_weights(), dims=1)
-        b = a @ self.biases if self.biases is not None else None
+        w_tilde = self.aligned_weights()
+        w = torch.tensordot(a, w_tilde, dims=1)
+        if self.rescale:
+            parts = torch.tensordot(a, w_tilde.flatten(2).norm(dim=2), dims=1)
+            w = w * (parts / w.flatten(1).norm(dim=1).clamp_min(1e-10)).view(-1, *[1] * (w.dim() - 1))
+        biases = self._biases()
+        b = a @ biases if biases is not None else None
         return w, b
 
     # ----------------------------------------------------------------- forward
@@ -153,8 +203,7 @@ class ZooLayer(nn.Module):
         shared = self.batch_coefficients()
         if shared is not None:
             self.last_coefficients = shared.detach().clone()
-            tensors = (self.weights, self.align, self.biases, shared)
-            return self._apply_one(x, *self._between_updates("mixed", tensors, lambda: self.mixed_parameters(shared)))
+            return self._apply_one(x, *self.mixed_parameters(shared))
         a = self.gate(x)
         mean_a = a.mean(dim=0)
         self.last_coefficients = mean_a.detach()
@@ -189,8 +238,14 @@ class ZooLayer(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"sources={self.num_sources}, align={self.align is not None}, lite={self.lite}, "
-            f"gate_norm={self.gate.norm}, strategy={self.strategy}"
+            f"gate_norm={self.gate.norm}, strategy={self.strategy}, rescale={self.rescale}"
         )
+
+
+def _rename_legacy_ema(state_dict, prefix, *_args) -> None:
+    """Models saved before the EMA buffer was renamed ``running_ema`` still load."""
+    if prefix + "ema" in state_dict and prefix + "running_ema" not in state_dict:
+        state_dict[prefix + "running_ema"] = state_dict.pop(prefix + "ema")
 
 
 class ZooConv2d(ZooLayer):
@@ -211,8 +266,11 @@ class ZooConv2d(ZooLayer):
         gate_norm: GateNorm = "normalized",
         ema_momentum: float = 0.9,
         strategy: str = DEFAULT_CONV_STRATEGY,
+        **options: Any,
     ):
-        """``align=None`` aligns channels only for kernels larger than 1x1, as the paper."""
+        """``align=None`` aligns channels only for kernels larger than 1x1, as the paper.
+        ``options``: ``gate_temperature``, ``prior``, ``rescale``, ``source_grad_scale`` of
+        :class:`ZooLayer`."""
         shape = weights[0].shape
         if len(shape) != 4:
             raise ValueError(f"conv weights must be 4-d (O, I, kh, kw), got shape {tuple(shape)}")
@@ -222,7 +280,7 @@ class ZooConv2d(ZooLayer):
             align = shape[2] * shape[3] > 1
         super().__init__(
             weights, biases, shape[1], True,
-            align=align, lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, strategy=strategy,
+            align=align, lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, strategy=strategy, **options,
         )  # fmt: skip
         self.stride = nn.modules.utils._pair(stride)
         self.padding = nn.modules.utils._pair(padding)
@@ -248,7 +306,7 @@ class ZooConv2d(ZooLayer):
         batch = x.shape[0]
         w_tilde = self.aligned_weights()
         m, out_ch, in_ch, kh, kw = w_tilde.shape
-        b = a @ self.biases if self.biases is not None else None
+        biases = self._biases()
         out_h, out_w = self._output_size(x)
         strategy = self.strategy
         if strategy == "mix":
@@ -257,6 +315,8 @@ class ZooConv2d(ZooLayer):
         else:
             per_sample = (a @ w_tilde.reshape(m, -1)).view(batch * out_ch, in_ch, kh, kw)
             if strategy == "grouped":
+                # The batch folded into channels: sample j's in_ch channels meet only its own
+                # out_ch kernels (groups = batch), so B different convolutions run as one.
                 y = F.conv2d(
                     x.reshape(1, batch * in_ch, *x.shape[2:]), per_sample, None,
                     self.stride, self.padding, self.dilation, groups=batch,
@@ -264,8 +324,10 @@ class ZooConv2d(ZooLayer):
             else:  # unfold
                 cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)
                 y = torch.bmm(per_sample.view(batch, out_ch, -1), cols).view(batch, out_ch, out_h, out_w)
-        if b is not None:
-            y = y + b[:, :, None, None]
+        if self.rescale:  # scaling a kernel's output channel = scaling that channel of its output
+            y = y * self._channel_scale(w_tilde, a)[:, :, None, None]
+        if biases is not None:
+            y = y + (a @ biases)[:, :, None, None]
         return y
 
     def to_plain(self) -> nn.Conv2d:
@@ -295,14 +357,16 @@ class ZooLinear(ZooLayer):
         ema_momentum: float = 0.9,
         strategy: str = DEFAULT_LINEAR_STRATEGY,
         gate_unflatten: tuple[int, int, int] | None = None,
+        **options: Any,
     ):
-        """``gate_unflatten=(C, H, W)``: the input is a flattened feature map; the gate pools it."""
+        """``gate_unflatten=(C, H, W)``: the input is a flattened feature map; the gate pools it.
+        ``options`` as for :class:`ZooConv2d`."""
         shape = weights[0].shape
         if len(shape) != 2:
             raise ValueError(f"linear weights must be 2-d (O, I), got shape {tuple(shape)}")
         super().__init__(
             weights, biases, shape[1], False, align=align, lite=lite, gate_norm=gate_norm,
-            ema_momentum=ema_momentum, strategy=strategy, gate_unflatten=gate_unflatten,
+            ema_momentum=ema_momentum, strategy=strategy, gate_unflatten=gate_unflatten, **options,
         )  # fmt: skip
 
     @classmethod
@@ -327,8 +391,11 @@ class ZooLinear(ZooLayer):
         else:  # bmm
             per_sample = (a @ w_tilde.reshape(m, -1)).view(-1, out_f, in_f)
             y = torch.bmm(per_sample, x.unsqueeze(2)).squeeze(2)
-        if self.biases is not None:
-            y = y + a @ self.biases
+        if self.rescale:
+            y = y * self._channel_scale(w_tilde, a)
+        biases = self._biases()
+        if biases is not None:
+            y = y + a @ biases
         return y
 
     def to_plain(self) -> nn.Linear:

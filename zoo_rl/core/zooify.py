@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from .gate import GateNorm
+from .gate import GateNorm, SourcePrior
 from .layers import DEFAULT_CONV_STRATEGY, DEFAULT_LINEAR_STRATEGY, ZooConv2d, ZooLayer, ZooLinear
 
 StateDict = Mapping[str, torch.Tensor]
@@ -49,6 +49,10 @@ def zooify(
     conv_strategy: str = DEFAULT_CONV_STRATEGY,
     linear_strategy: str = DEFAULT_LINEAR_STRATEGY,
     gate_unflatten: Mapping[str, tuple[int, int, int]] | None = None,
+    gate_temperature: float = 1.0,
+    shared_prior: bool = False,
+    rescale: bool = False,
+    source_grad_scale: float = 1.0,
 ) -> nn.Module:
     """Build the Zoo-Tuning model of ``template`` from m sources.
 
@@ -60,7 +64,9 @@ def zooify(
     is applied to convolutions with kernels larger than 1x1 when ``align_conv`` and to
     linear layers when ``align_linear``.  ``gate_unflatten`` maps the names of linear
     layers that read a flattened ``(C, H, W)`` feature map to that shape, so that their
-    gates pool it like a convolution's.  ``template`` itself is left untouched.
+    gates pool it like a convolution's.  ``shared_prior`` (softmax gates only) adds one
+    :class:`SourcePrior` to the gates of every layer (see :func:`set_prior`); the other
+    options are those of :class:`ZooLayer`.  ``template`` itself is left untouched.
     """
     check_state_dicts(template, state_dicts)
     model = copy.deepcopy(template)
@@ -74,7 +80,11 @@ def zooify(
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
             module.reset_running_stats()
 
-    options = dict(lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum)
+    options = dict(
+        lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, gate_temperature=gate_temperature,
+        prior=SourcePrior(len(state_dicts)) if shared_prior else None, rescale=rescale,
+        source_grad_scale=source_grad_scale,
+    )  # fmt: skip
     unflatten = dict(gate_unflatten or {})
     targets = [
         (name, module)
@@ -129,6 +139,20 @@ def freeze_gates(model: nn.Module, coefficients: torch.Tensor | Sequence[float])
     """Fix the coefficients of every zoo layer (e.g. uniform averaging, or one source)."""
     for layer in zoo_layers(model).values():
         layer.freeze_gate(coefficients)
+
+
+def set_prior(model: nn.Module, logits: torch.Tensor | Sequence[float]) -> None:
+    """Set the shared source prior of ``model`` (built with ``shared_prior=True``) and restart
+    every lite EMA at the coefficients the gates now give."""
+    layers = list(zoo_layers(model).values())
+    priors = {id(layer.gate.prior): layer.gate.prior for layer in layers if layer.gate.prior is not None}
+    if len(priors) != 1:
+        raise ValueError("set_prior needs a model built by zooify(..., shared_prior=True)")
+    (prior,) = priors.values()
+    with torch.no_grad():
+        prior.logits.copy_(torch.as_tensor(logits, dtype=prior.logits.dtype))
+        for layer in layers:
+            layer.running_ema.copy_(layer.gate.neutral(layer.num_sources))
 
 
 def gate_coefficients(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
