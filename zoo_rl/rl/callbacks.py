@@ -100,9 +100,10 @@ class ExtractorLogger(BaseCallback):
                         self.logger.record(f"kflow/{extractor_name}/layer{layer}/{name}", value)
             if not hasattr(extractor, "zoo"):
                 continue
+            names = getattr(extractor, "member_names", self.source_names)  # with a fresh member, if any
             for layer, coeffs in gate_coefficients(extractor.zoo).items():
                 for kind in ("last", "ema"):
-                    for name, value in zip(self.source_names, coeffs[kind].tolist(), strict=True):
+                    for name, value in zip(names, coeffs[kind].tolist(), strict=True):
                         self.logger.record(f"gate_{kind}/{extractor_name}/{layer}/{name}", value)
 
 

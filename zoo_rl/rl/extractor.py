@@ -7,6 +7,7 @@ Plug it into any SB3 algorithm that takes ``"CnnPolicy"``::
         features_extractor_kwargs=dict(zoo=["agents/pong_ppo.zip", "agents/breakout_dqn.zip"], lite=True),
     )
     model = PPO("CnnPolicy", env, policy_kwargs=policy_kwargs)
+    model.policy.features_extractor.match_channels(frames)  # optional: target frames, (N, 4, 84, 84) uint8
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.core import DEFAULT_CONV_STRATEGY, GateNorm, freeze_gates, merge, zooify
+from zoo_rl.core import DEFAULT_CONV_STRATEGY, GateNorm, ZooLayer, freeze_gates, merge, zoo_layers, zooify
 
+from .recipes import DEFAULT_RECIPE, RECIPES
 from .zoo_files import nature_cnn_weights
+
+# NatureCNN's weighted layers in order; each is followed by a ReLU, the Flatten sits before linear.0.
+CHAIN: tuple[str, ...] = ("cnn.0", "cnn.2", "cnn.4", "linear.0")
+SCRATCH_MEMBER = "scratch"
 
 
 class ZooNatureCNN(BaseFeaturesExtractor):
@@ -30,13 +40,22 @@ class ZooNatureCNN(BaseFeaturesExtractor):
 
     :param zoo: SB3 model zips (PPO, A2C, DQN, QR-DQN, mixed freely) with NatureCNN policies.
     :param lite: lite Zoo-Tuning (batch-level gate with an EMA, mergeable into one NatureCNN).
-    :param gate_norm: ``"normalized"`` (default; coefficients sum to one, needed without
-        normalisation layers) or ``"official"`` (the paper's plain sigmoid).
+    :param recipe: the defaults of the options below (``zoo_rl.rl.recipes``): ``"transfer"``
+        or ``"paper"`` (the layer as published); an option given explicitly wins.
+    :param gate_norm: ``"softmax"``, ``"normalized"`` (sigmoid divided by its sum) or
+        ``"official"`` (the paper's plain sigmoid; see ``zoo_rl.core.Gate``).
+    :param gate_temperature: softmax gates: logits are divided by it (lower: sharper gates
+        that move faster under Adam).
+    :param shared_prior: softmax gates: one learnable source prior added to every layer's gate.
+    :param rescale: norm-preserving mixtures (``zoo_rl.core.layers``).
+    :param source_grad_scale: gradient multiplier of the source weights; None: the number of members.
+    :param scratch_member: add a freshly initialised NatureCNN (SB3's orthogonal init) as a
+        member, so the gates can choose to train from scratch where no source helps.
     :param align: channel alignment on the convolutions.
     :param zoo_linear: also aggregate the 3136->512 linear layer (otherwise it starts as
         the mean of the sources and is trained as one ordinary layer).
-    :param fixed_gates: fix the coefficients of every layer (e.g. uniform averaging) and
-        run no gate network.
+    :param fixed_gates: fix the coefficients of every layer (one per member, or ``"uniform"``)
+        and run no gate network.
     :param linear_gate: ``"pooled"`` (default): the linear layer's gate reads the channel
         means of the 64 x 7 x 7 map it flattens, like the convolutions' gates;
         ``"flat"``: the paper's gate recipe on the flat 3136-d input (hidden width 785,
@@ -51,10 +70,16 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         zoo: Sequence[str | Path],
         features_dim: int = 512,
         lite: bool = False,
-        gate_norm: GateNorm = "normalized",
+        recipe: str = DEFAULT_RECIPE,
+        gate_norm: GateNorm | None = None,
+        gate_temperature: float | None = None,
+        shared_prior: bool | None = None,
+        rescale: bool | None = None,
+        source_grad_scale: float | None = None,
+        scratch_member: bool | None = None,
         align: bool = True,
         zoo_linear: bool = True,
-        fixed_gates: Sequence[float] | None = None,
+        fixed_gates: Sequence[float] | str | None = None,
         ema_momentum: float = 0.9,
         normalized_image: bool = False,
         linear_gate: str = "pooled",
@@ -62,23 +87,39 @@ class ZooNatureCNN(BaseFeaturesExtractor):
     ):
         if linear_gate not in ("pooled", "flat"):
             raise ValueError(f"linear_gate must be 'pooled' or 'flat', got {linear_gate!r}")
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        given = dict(gate_norm=gate_norm, gate_temperature=gate_temperature, shared_prior=shared_prior,
+                     rescale=rescale, source_grad_scale=source_grad_scale, scratch_member=scratch_member)  # fmt: skip
+        options = {**RECIPES[recipe], **{k: v for k, v in given.items() if v is not None}}
         template = NatureCNN(observation_space, features_dim=features_dim, normalized_image=normalized_image)
         super().__init__(observation_space, features_dim)
         with torch.no_grad():  # the map that the Flatten before the linear layer flattens
             feature_map = tuple(template.cnn[:-1](torch.zeros(1, *observation_space.shape)).shape[1:])
         channels = observation_space.shape[0]
         sources = [nature_cnn_weights(p, in_channels=channels) for p in zoo]
+        self.member_names = [Path(p).stem for p in zoo]
+        if options["scratch_member"]:
+            sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))
+            self.member_names.append(SCRATCH_MEMBER)
+        grad_scale = options["source_grad_scale"]
         self.zoo = zooify(
             template,
             sources,
             exclude=None if zoo_linear else ["linear.*"],
             lite=lite,
-            gate_norm=gate_norm,
+            gate_norm=options["gate_norm"],
+            gate_temperature=options["gate_temperature"],
+            shared_prior=options["shared_prior"],
+            rescale=options["rescale"],
+            source_grad_scale=float(len(sources)) if grad_scale is None else grad_scale,
             align_conv=align,
             ema_momentum=ema_momentum,
             gate_unflatten={"linear.0": feature_map} if linear_gate == "pooled" else None,
             conv_strategy=conv_strategy,
         )
+        if fixed_gates == "uniform":
+            fixed_gates = [1.0 / len(sources)] * len(sources)
         if fixed_gates is not None:
             freeze_gates(self.zoo, fixed_gates)
 
@@ -88,3 +129,103 @@ class ZooNatureCNN(BaseFeaturesExtractor):
     def as_nature_cnn(self) -> nn.Module:
         """One NatureCNN with the current shared coefficients (lite, or frozen gates)."""
         return merge(self.zoo)
+
+    @torch.no_grad()
+    def match_channels(self, frames: np.ndarray | torch.Tensor, reference: int = 0) -> list[float]:
+        """Permute every member's hidden units to match member ``reference``'s on ``frames``
+        (uint8 frames as the env gives them, or floats already scaled to [0, 1]).
+
+        Layer by layer, each member's output channels are matched to the reference's by the
+        correlation of their activations (an optimal assignment), and the permutation is
+        applied to the member's weights: out-channels of this layer, in-channels of the next.
+        Each member still computes exactly the same function; what changes is that unit k of
+        every member now plays, as far as the frames show, the role of the reference's unit
+        k, so a mixture of members mixes corresponding units rather than unrelated ones (the
+        channel alignment of the paper, done from step 0, which identity-initialised
+        alignment matrices cannot do).  Call it before training: it rewrites the weights.
+
+        Returns the mean correlation of matched units per layer, averaged over members.
+        """
+        layers = zoo_layers(self.zoo)
+        chain = [layers.get(name) for name in CHAIN]
+        if any(layer is None or layer.align is not None and not _is_identity(layer.align) for layer in chain):
+            raise ValueError("match_channels needs every NatureCNN layer aggregated and alignments untrained")
+        device = chain[0].weights.device
+        x = torch.as_tensor(np.asarray(frames), device=device)
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # as SB3's preprocessing
+        m = chain[0].num_sources
+        inputs = [x] * m
+        quality = []
+        for index, layer in enumerate(chain):
+            outputs = [_member_forward(layer, i, inputs[i]) for i in range(m)]
+            ref = _unit_samples(outputs[reference])
+            scores = []
+            for i in range(m):
+                if i == reference:
+                    continue
+                corr = _correlation(ref, _unit_samples(outputs[i]))
+                rows, perm = linear_sum_assignment(corr.cpu().numpy(), maximize=True)
+                perm_t = torch.as_tensor(perm, device=device)
+                scores.append(float(corr[rows, perm].mean()))
+                _permute_member(layer, i, perm_t, outputs_of=True)
+                if index + 1 < len(chain):
+                    _permute_member(chain[index + 1], i, perm_t, outputs_of=False)
+                outputs[i] = outputs[i][:, perm_t]
+            quality.append(float(np.mean(scores)) if scores else 1.0)
+            inputs = [torch.relu(o).flatten(1) if index + 2 == len(chain) else torch.relu(o) for o in outputs]
+        return quality
+
+
+def _is_identity(align: torch.Tensor) -> bool:
+    return bool(torch.equal(align, torch.eye(align.shape[-1], device=align.device).expand_as(align)))
+
+
+def _member_forward(layer: ZooLayer, i: int, x: torch.Tensor) -> torch.Tensor:
+    """Member ``i``'s own layer on ``x`` (no mixing)."""
+    w = layer.weights[i]
+    b = layer.biases[i] if layer.biases is not None else None
+    if w.dim() == 4:
+        return F.conv2d(x, w, b, layer.stride, layer.padding, layer.dilation)
+    return F.linear(x, w, b)
+
+
+def _unit_samples(y: torch.Tensor) -> torch.Tensor:
+    """(samples, units): every observation and position is a sample of a channel."""
+    return y.transpose(0, 1).flatten(1).T if y.dim() == 4 else y
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of every column of ``a`` with every column of ``b``; 0 for a constant unit."""
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    a = a / a.norm(dim=0).clamp_min(1e-12)
+    b = b / b.norm(dim=0).clamp_min(1e-12)
+    return a.T @ b
+
+
+def _permute_member(layer: ZooLayer, i: int, perm: torch.Tensor, outputs_of: bool) -> None:
+    """Reorder member ``i``'s output units (``outputs_of``) or input units of ``layer``.
+
+    A linear layer that reads a flattened (C, H, W) map takes a channel permutation as a
+    permutation of blocks of H*W inputs."""
+    w = layer.weights.data[i]
+    if outputs_of:
+        w.copy_(w[perm])
+        if layer.biases is not None:
+            layer.biases.data[i].copy_(layer.biases.data[i][perm])
+        return
+    if w.dim() == 2 and w.shape[1] != perm.numel():
+        block = w.shape[1] // perm.numel()
+        w.copy_(w.view(w.shape[0], perm.numel(), block)[:, perm].reshape_as(w))
+    else:
+        w.copy_(w[:, perm])
+
+
+def fresh_nature_cnn_weights(
+    observation_space: gym.spaces.Box, features_dim: int, normalized_image: bool
+) -> dict[str, torch.Tensor]:
+    """A NatureCNN initialised as SB3 initialises a policy's extractor (orthogonal, gain sqrt 2,
+    zero bias), from torch's global generator (which SB3 seeds before building a policy)."""
+    cnn = NatureCNN(observation_space, features_dim=features_dim, normalized_image=normalized_image)
+    cnn.apply(lambda module: BasePolicy.init_weights(module, gain=np.sqrt(2)))
+    return cnn.state_dict()

@@ -1,0 +1,39 @@
+"""Named sets of Zoo-Tuning options (``--method-option recipe=NAME``).
+
+``paper``: the layer as published (identity channel alignment, gates that start uniform,
+sigmoid gates normalised to sum to one, the agent's shared optimizer).  Measured on the shipped
+zoo (docs/results.md), it averages unrelated agents into near-constant features and its gates
+cannot move within 200K steps.
+
+``transfer`` (default): what makes a zoo of independently trained agents usable, each part
+measured in docs/results.md: every source's hidden units matched to a reference source's on
+target frames before training; a freshly initialised member, so the gates can fall back to
+scratch; norm-preserving mixtures; softmax gates with a low temperature and one source prior
+shared by every layer; source gradients scaled by the number of members.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_RECIPE = "transfer"
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": dict(
+        gate_norm="normalized",
+        gate_temperature=1.0,
+        shared_prior=False,
+        rescale=False,
+        source_grad_scale=1.0,
+        scratch_member=False,
+        match_channels=False,
+    ),
+    "transfer": dict(
+        gate_norm="softmax",
+        gate_temperature=0.05,
+        shared_prior=True,
+        rescale=True,
+        source_grad_scale=None,  # None: the number of members
+        scratch_member=True,
+        match_channels=True,
+    ),
+}
