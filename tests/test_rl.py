@@ -15,7 +15,7 @@ import torch
 import yaml
 from stable_baselines3 import DQN, PPO
 
-from zoo_rl.core import zoo_layers
+from zoo_rl.core import freeze_gates, zoo_layers
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights
 from zoo_rl.rl.checkpoint import FINISHED
@@ -391,3 +391,83 @@ def test_finetune_source_all_makes_one_run_per_member(tiny_zoo, tiny_hyperparams
     ]
     config = RunConfig.load(tmp_path / "Breakout_finetune-pong_dqn_s0_ppo_s0" / "config.yaml")
     assert Path(config.source).name == "pong_dqn_s0.zip" and config.zoo == []
+
+
+def test_matching_channels_keeps_every_member_the_same_function(tiny_zoo):
+    """After matching, each member alone (a one-hot gate) computes the same features up to a
+    permutation of its units, and the reference member's are unchanged."""
+    env = make_atari_vec_env("DemonAttack", 2, 0)
+    env.reset()
+    frames = np.concatenate([env.step(np.arange(2) % env.action_space.n)[0] for _ in range(16)])
+    env.close()
+    extractor = ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo))
+    assert extractor.member_names == [Path(p).stem for p in zoo_files(tiny_zoo)] + ["scratch"]
+    x = torch.as_tensor(frames).float() / 255
+
+    def member_features() -> list[torch.Tensor]:
+        out = []
+        for i in range(3):
+            freeze_gates(extractor.zoo, torch.nn.functional.one_hot(torch.tensor(i), 3).float())
+            with torch.no_grad():
+                out.append(extractor(x))
+        for layer in zoo_layers(extractor.zoo).values():
+            layer.unfreeze_gate()
+        return out
+
+    before = member_features()
+    quality = extractor.match_channels(frames, reference=2)
+    after = member_features()
+    assert len(quality) == 4 and all(-1 <= q <= 1 for q in quality)
+    torch.testing.assert_close(after[2], before[2])
+    for b, a in zip(before[:2], after[:2], strict=True):
+        torch.testing.assert_close(a.sort(dim=1).values, b.sort(dim=1).values, rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(a, b)  # the units did move
+    same = ZooNatureCNN(env.observation_space, zoo=[zoo_files(tiny_zoo)[0]] * 2, scratch_member=False)
+    assert same.match_channels(frames) == pytest.approx([1.0] * 4, abs=1e-4)
+
+
+def test_sb3_policy_keeps_the_gates_initialisation(tiny_zoo):
+    """SB3 orthogonally re-initialises a features extractor's nn.Linear layers; the softmax
+    gates must still start at zero output weights and bias (the shared prior, uniform)."""
+    env = make_atari_vec_env("DemonAttack", 2, 0)
+    kwargs = dict(features_extractor_class=ZooNatureCNN, features_extractor_kwargs=dict(zoo=zoo_files(tiny_zoo)))
+    model = PPO("CnnPolicy", env, policy_kwargs=kwargs, n_steps=16, batch_size=32, device="cpu")
+    env.close()
+    for name, layer in zoo_layers(model.policy.features_extractor.zoo).items():
+        assert torch.count_nonzero(layer.gate.fc2.weight) == 0, name
+        assert torch.count_nonzero(layer.gate.fc2.bias) == 0, name
+        assert layer.gate.fc1.weight.std() > 0.1, name  # Kaiming fan-out, not SB3's gain
+
+
+def test_dqn_target_network_of_lite_zoo_acts_as_the_online_network_after_an_update(tiny_zoo):
+    env = make_atari_vec_env("DemonAttack", 1, 0)
+    extractor = dict(zoo=zoo_files(tiny_zoo), lite=True)
+    kwargs = dict(features_extractor_class=ZooNatureCNN, features_extractor_kwargs=extractor,
+                  optimizer_kwargs=dict(fused=True))  # fmt: skip
+    model = DQN("CnnPolicy", env, policy_kwargs=kwargs, buffer_size=200, learning_starts=16, batch_size=8,
+                train_freq=1, target_update_interval=40, device="cpu")  # fmt: skip
+    model.learn(40)
+    obs = torch.as_tensor(env.reset()).float()
+    env.close()
+    with torch.no_grad():
+        model.q_net_target(obs)  # acting with the target before the update
+    model._n_calls = model.target_update_interval - 1
+    model._on_step()  # SB3's own target update: parameters and "running_" buffers
+    model.q_net.set_training_mode(False)
+    with torch.no_grad():
+        online = model.q_net(obs)
+        target = model.q_net_target(obs)
+    assert not torch.allclose(zoo_layers(model.q_net.features_extractor.zoo)["cnn.0"].ema, torch.full((3,), 1 / 3))
+    torch.testing.assert_close(target, online)
+
+
+def test_paper_recipe_is_the_published_layer(tiny_zoo):
+    env = make_atari_vec_env("DemonAttack", 2, 0)
+    env.close()
+    paper = ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), recipe="paper")
+    assert paper.member_names == [Path(p).stem for p in zoo_files(tiny_zoo)]
+    for layer in zoo_layers(paper.zoo).values():
+        assert layer.gate.norm == "normalized" and layer.gate.prior is None
+        assert not layer.rescale and layer.source_grad_scale == 1.0
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), recipe="nope")

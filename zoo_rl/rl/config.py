@@ -16,6 +16,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from zoo_rl.envs import AtariSettings, UnknownGameError, display_name
+from zoo_rl.rl.recipes import DEFAULT_RECIPE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -156,13 +157,21 @@ class RunConfig:
         """Greedy evaluation for value-based agents, sampling for actor-critics (as RL Zoo does on Atari)."""
         return self.algo not in ON_POLICY
 
-    def run_name(self) -> str:
-        if self.command == "pretrain":
-            return f"{self.game}_{self.algo}_s{self.seed}"
+    def method_label(self) -> str:
+        """The method as run names and reports show it: ``finetune-<source>``, and
+        ``<method>-<recipe>`` for a Zoo-Tuning recipe other than the default."""
         method = self.method
         if self.method == "finetune" and self.source:
             method += "-" + Path(self.source).stem
-        return f"{self.game}_{method}_{self.algo}_s{self.seed}"
+        recipe = self.method_options.get("recipe", DEFAULT_RECIPE)
+        if recipe != DEFAULT_RECIPE:
+            method += f"-{recipe}"
+        return method
+
+    def run_name(self) -> str:
+        if self.command == "pretrain":
+            return f"{self.game}_{self.algo}_s{self.seed}"
+        return f"{self.game}_{self.method_label()}_{self.algo}_s{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

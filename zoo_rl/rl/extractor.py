@@ -130,6 +130,28 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         """One NatureCNN with the current shared coefficients (lite, or frozen gates)."""
         return merge(self.zoo)
 
+    def _chain(self) -> list[ZooLayer]:
+        layers = zoo_layers(self.zoo)
+        chain = [layers.get(name) for name in CHAIN]
+        if any(layer is None for layer in chain):
+            raise ValueError("needs every NatureCNN layer aggregated (zoo_linear=True)")
+        return chain  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def member_features(self, frames: np.ndarray | torch.Tensor, batch: int = 256) -> list[torch.Tensor]:
+        """Each member's own 512-d features (no mixing) on ``frames`` (uint8, or floats in [0, 1])."""
+        chain = self._chain()
+        out: list[list[torch.Tensor]] = [[] for _ in range(chain[0].num_sources)]
+        for start in range(0, len(frames), batch):
+            x = _as_input(frames[start : start + batch], chain[0].weights.device)
+            for i in range(len(out)):
+                h = x
+                for index, layer in enumerate(chain):
+                    h = torch.relu(_member_forward(layer, i, h))
+                    h = h.flatten(1) if index + 2 == len(chain) else h
+                out[i].append(h)
+        return [torch.cat(parts) for parts in out]
+
     @torch.no_grad()
     def match_channels(self, frames: np.ndarray | torch.Tensor, reference: int = 0) -> list[float]:
         """Permute every member's hidden units to match member ``reference``'s on ``frames``
@@ -146,15 +168,12 @@ class ZooNatureCNN(BaseFeaturesExtractor):
 
         Returns the mean correlation of matched units per layer, averaged over members.
         """
-        layers = zoo_layers(self.zoo)
-        chain = [layers.get(name) for name in CHAIN]
-        if any(layer is None or layer.align is not None and not _is_identity(layer.align) for layer in chain):
-            raise ValueError("match_channels needs every NatureCNN layer aggregated and alignments untrained")
+        chain = self._chain()
+        if any(layer.align is not None and not _is_identity(layer.align) for layer in chain):
+            raise ValueError("match_channels needs untrained (identity) channel alignments")
         device = chain[0].weights.device
-        x = torch.as_tensor(np.asarray(frames), device=device)
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # as SB3's preprocessing
         m = chain[0].num_sources
-        inputs = [x] * m
+        inputs = [_as_input(frames, device)] * m
         quality = []
         for index, layer in enumerate(chain):
             outputs = [_member_forward(layer, i, inputs[i]) for i in range(m)]
@@ -174,6 +193,11 @@ class ZooNatureCNN(BaseFeaturesExtractor):
             quality.append(float(np.mean(scores)) if scores else 1.0)
             inputs = [torch.relu(o).flatten(1) if index + 2 == len(chain) else torch.relu(o) for o in outputs]
         return quality
+
+
+def _as_input(frames: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(frames), device=device)
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # as SB3's preprocessing
 
 
 def _is_identity(align: torch.Tensor) -> bool:

@@ -1,7 +1,12 @@
 """Before training: what a zoo offers a target game.
 
 Measured on frames of the target (a random policy's), with the definitions of the project's
-transfer diagnosis: a model's *features* are its 512-d extractor output (after the ReLU);
+transfer diagnosis.  *LogME* (You, Liu, Wang, Long, "LogME: Practical Assessment of
+Pre-trained Models for Transfer Learning", ICML 2021) is the log marginal evidence per sample
+of a Bayesian linear regression from a model's features to the target's discounted returns:
+higher means the features explain the returns better.  Measured so far it does not rank
+sources reliably, so zoo-rl uses it only softly (which member the others are matched to).
+Other definitions: a model's *features* are its 512-d extractor output (after the ReLU);
 *dead units* the fraction of units whose maximum over the frames is <= 0; *feature variance*
 the mean over units of the variance across frames; *linear CKA* (Kornblith et al. 2019)
 between two feature matrices with centred columns ``||A^T B||_F^2 / (||A^T A||_F ||B^T B||_F)``.
@@ -12,30 +17,110 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.torch_layers import NatureCNN
 
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
 from zoo_rl.rl.extractor import ZooNatureCNN, fresh_nature_cnn_weights
+from zoo_rl.rl.recipes import RECIPES
 from zoo_rl.rl.zoo_files import nature_cnn_weights
+
+GAMMA = 0.99
 
 
 def target_frames(game: str, settings: AtariSettings, seed: int, n_envs: int = 8, steps: int = 600,
                   every: int = 15) -> np.ndarray:  # fmt: skip
     """``n_envs * steps / every`` stacked frames (uint8) of a uniformly random policy."""
+    return random_play(game, settings, seed, n_envs, steps, every)[0]
+
+
+def random_play(game: str, settings: AtariSettings, seed: int, n_envs: int, steps: int,
+                every: int = 1) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Frames of a uniformly random policy in the training env (clipped rewards, a lost life
+    ends an episode) and their discounted returns, shape (steps // every, n_envs, ...)."""
     env = make_atari_vec_env(game, n_envs, seed, settings, training=True)
     rng = np.random.default_rng(seed)
+    frames, rewards, dones = [], [], []
     try:
         obs = env.reset()
-        kept = []
-        for step in range(1, steps + 1):
-            obs, *_ = env.step(rng.integers(env.action_space.n, size=n_envs))
-            if step % every == 0:
-                kept.append(obs.copy())
+        for _ in range(steps):
+            frames.append(obs)
+            obs, reward, done, _ = env.step(rng.integers(env.action_space.n, size=n_envs))
+            rewards.append(reward)
+            dones.append(done)
     finally:
         env.close()
-    return np.concatenate(kept)
+    returns = np.zeros((steps, n_envs), dtype=np.float64)
+    running = np.zeros(n_envs)
+    for t in range(steps - 1, -1, -1):
+        running = rewards[t] + GAMMA * running * (1.0 - dones[t])
+        returns[t] = running
+    kept = slice(every - 1, None, every)
+    return np.stack(frames)[kept].reshape(-1, *frames[0].shape[1:]), returns[kept].reshape(-1)
+
+
+def logme(gram: np.ndarray, fy: np.ndarray, yy: float, n: int) -> float:
+    """LogME per sample from sufficient statistics of features F (n x d) and targets y:
+    ``gram = F^T F``, ``fy = F^T y``, ``yy = y^T y`` (so a bootstrap only sums block statistics).
+
+    The evidence maximisation of You et al. (2021), in the eigenbasis of F^T F, with t = alpha/beta.
+    """
+    s2, v = np.linalg.eigh(gram)
+    s2 = np.clip(s2, 0.0, None)
+    proj = v.T @ fy
+    live = s2 > 1e-10 * max(s2.max(), 1e-30)
+    z2 = np.where(live, proj**2 / np.where(live, s2, 1.0), 0.0)
+    outside = max(yy - z2.sum(), 0.0)
+    d = len(s2)
+    alpha, beta = 1.0, 1.0
+    for _ in range(100):
+        t = alpha / beta
+        gamma = (s2 / (s2 + t)).sum()
+        m2 = (s2 * z2 / (s2 + t) ** 2).sum()
+        res2 = (z2 * (t / (s2 + t)) ** 2).sum() + outside
+        alpha, beta = gamma / (m2 + 1e-5), (n - gamma) / (res2 + 1e-5)
+        if abs(alpha / beta - t) / t < 1e-3:
+            break
+    t = alpha / beta
+    m2 = (s2 * z2 / (s2 + t) ** 2).sum()
+    res2 = (z2 * (t / (s2 + t)) ** 2).sum() + outside
+    evidence = (
+        d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * res2 - alpha / 2 * m2 - 0.5 * np.log(alpha + beta * s2).sum()
+    )  # fmt: skip
+    return float(evidence / n)
+
+
+def logme_bootstrap(features: dict[str, torch.Tensor], returns: np.ndarray, block: int,
+                    resamples: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
+    """LogME of each model's features, with a 95% interval and the share of resamples where
+    it ranks first, from a bootstrap over contiguous blocks of ``block`` samples (frames of
+    one stretch of play are not independent)."""
+    n = len(returns)
+    blocks = [slice(i, min(i + block, n)) for i in range(0, n, block)]
+    stats = {}
+    for name, f in features.items():
+        f64 = f.double().numpy()
+        stats[name] = [(f64[b].T @ f64[b], f64[b].T @ returns[b], float(returns[b] @ returns[b]), len(returns[b]))
+                       for b in blocks]  # fmt: skip
+    rng = np.random.default_rng(seed)
+    draws = {name: [] for name in features}
+    for _ in range(resamples):
+        picks = rng.integers(len(blocks), size=len(blocks))
+        for name, per_block in stats.items():
+            gram, fy, yy, count = (sum(per_block[i][k] for i in picks) for k in range(4))
+            draws[name].append(logme(gram, fy, yy, count))
+    table = np.array([draws[name] for name in features])
+    first = np.bincount(table.argmax(axis=0), minlength=len(features)) / resamples
+    out = {}
+    for (name, f), row, p_first in zip(features.items(), table, first, strict=True):
+        f64 = f.double().numpy()
+        point = logme(f64.T @ f64, f64.T @ returns, float(returns @ returns), n)
+        low, high = np.percentile(row, [2.5, 97.5])
+        out[name] = {"logme": point, "low": float(low), "high": float(high), "p_first": float(p_first)}
+    return out
 
 
 def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -84,8 +169,7 @@ def weight_cosines(cnns: dict[str, NatureCNN]) -> dict[str, dict[str, float]]:
         for b in names[i + 1 :]:
             sa, sb = cnns[a].state_dict(), cnns[b].state_dict()
             out[f"{a}~{b}"] = {
-                key.rsplit(".", 1)[0]: float(torch.nn.functional.cosine_similarity(sa[key].flatten(), sb[key].flatten(),
-                                                                                   dim=0))  # fmt: skip
+                key.rsplit(".", 1)[0]: float(torch.cosine_similarity(sa[key].flatten(), sb[key].flatten(), dim=0))
                 for key in sa
                 if key.endswith("weight")
             }
@@ -96,3 +180,62 @@ def zoo_health(extractor: ZooNatureCNN, frames: np.ndarray, sources: dict[str, t
     """Step-0 features of a zoo extractor: dead units, variance, CKA to each source's features."""
     features = features_of(extractor, frames)
     return {**feature_health(features), "cka": {name: linear_cka(features, f) for name, f in sources.items()}}
+
+
+def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSettings, seed: int,
+              n_envs: int = 8, steps: int = 1000, match_every: int = 25) -> dict:  # fmt: skip
+    """Prepare fresh zoo extractors (one policy's: shared, actor/critic or online/target) for
+    a target: score every member by LogME on a random policy's frames, take the best-scoring
+    member as the reference (the fresh member wins where no source explains the returns
+    better than random features), and match every member's units to it.
+
+    The choice is soft: all members stay in the mixture and the gates start uniform; the
+    reference only decides whose units the others are lined up with.
+    """
+    frames, returns = random_play(game, settings, seed, n_envs, steps)
+    names = extractors[0].member_names
+    scores = {}
+    for name, f in zip(names, extractors[0].member_features(frames), strict=True):
+        f64 = f.double().numpy()
+        scores[name] = logme(f64.T @ f64, f64.T @ returns, float(returns @ returns), len(returns))
+    reference = max(scores, key=scores.get)
+    quality = [e.match_channels(frames[::match_every], reference=names.index(reference)) for e in extractors]
+    return {"frames": len(frames), "seed": seed, "logme": scores, "reference": reference,
+            "match_quality": quality[0]}  # fmt: skip
+
+
+def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0,
+                n_envs: int = 8, steps: int = 1000) -> dict:  # fmt: skip
+    """Everything ``zoo-rl inspect`` reports, as one JSON-ready dict: LogME of every source
+    and of two random NatureCNNs (with bootstrap intervals), each model's feature health and
+    CKA to every source, pairwise weight cosines, and the step-0 zoo of every recipe as a run
+    of seed ``seed`` would start it."""
+    from zoo_rl.rl.methods.zoo import START_SEED_OFFSET
+
+    space = gym.spaces.Box(0, 255, (settings.frame_stack, settings.screen_size, settings.screen_size), np.uint8)
+    frames, returns = random_play(game, settings, seed, n_envs, steps)
+    cnns = source_cnns(zoo, space)
+    features = {name: features_of(cnn, frames) for name, cnn in cnns.items()}
+    randoms = {f"random{i}": features_of(random_cnn(space, seed + 1000 + i), frames) for i in range(2)}
+    # Frames are stored step-major (all games at step 0, then step 1, ...): blocks of 100 steps of play.
+    scores = logme_bootstrap({**features, **randoms}, returns, block=100 * n_envs, seed=seed)
+    health = {name: {**feature_health(f), "cka": {s: linear_cka(f, g) for s, g in features.items()}}
+              for name, f in {**features, **randoms}.items()}  # fmt: skip
+    sample = slice(None, None, 10)
+    step0 = {}
+    for recipe, options in RECIPES.items():
+        torch.manual_seed(seed)  # the fresh member, as a run of this seed would draw it
+        extractor = ZooNatureCNN(space, list(zoo), recipe=recipe)
+        started = None
+        if options["match_channels"]:
+            started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps)
+        step0[recipe] = {**zoo_health(extractor, frames[sample], {k: v[sample] for k, v in features.items()}),
+                         "start": started}  # fmt: skip
+    return {
+        "game": game,
+        "frames": len(frames),
+        "logme": scores,
+        "features": health,
+        "weight_cosine": weight_cosines(cnns),
+        "step0": step0,
+    }

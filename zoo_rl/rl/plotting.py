@@ -38,9 +38,7 @@ def find_runs(paths: list[Path], finished_only: bool = False) -> list[Path]:
 def run_label(config: RunConfig) -> str:
     if config.command == "pretrain":
         return config.algo
-    if config.method == "finetune" and config.source:
-        return f"finetune:{Path(config.source).stem}"
-    return config.method
+    return config.method_label().replace("finetune-", "finetune:", 1)
 
 
 def seed_groups(run_dirs: list[Path]) -> dict[tuple[str, str], list[tuple[RunConfig, Path]]]:

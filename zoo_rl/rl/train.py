@@ -117,6 +117,9 @@ def train(config: RunConfig, out: Path) -> Path:
         done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
         if checkpoint is None:
             start_run_dir(run_dir, config)
+            started = get_method(config.method).start(model, config)
+            if started is not None:
+                atomic_write_text(run_dir / "start.json", json.dumps(started, indent=2))
         else:
             restore(model, checkpoint, run_dir, config.seed)
             done, previous = checkpoint["num_timesteps"], checkpoint["extra"]

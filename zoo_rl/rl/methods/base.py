@@ -45,6 +45,12 @@ class Method:
     def initialize(self, model: BaseAlgorithm, config: RunConfig) -> None:
         """Change the freshly built model's weights before training."""
 
+    def start(self, model: BaseAlgorithm, config: RunConfig) -> dict[str, Any] | None:
+        """Work done once, when a run starts fresh (not when a model is rebuilt to be
+        evaluated, exported or resumed, whose weights are then loaded over it); what it
+        returns is written to the run's ``start.json``."""
+        return None
+
 
 def nature_cnns(model: BaseAlgorithm) -> list[NatureCNN]:
     """Every NatureCNN of the policy (shared or not, online and target networks), once each."""
