@@ -471,3 +471,28 @@ def test_paper_recipe_is_the_published_layer(tiny_zoo):
         assert not layer.rescale and layer.source_grad_scale == 1.0
     with pytest.raises(ValueError, match="recipe must be one of"):
         ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), recipe="nope")
+
+
+def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, capsys):
+    out = tmp_path / "inspect.json"
+    assert run_cli("inspect", "Breakout", "--zoo", tiny_zoo, "--steps", 40, "-o", out) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    sources = [Path(p).stem for p in zoo_files(tiny_zoo)]
+    assert set(report["logme"]) == {*sources, "random0", "random1"}
+    for s in report["logme"].values():
+        assert s["low"] <= s["logme"] <= s["high"] or s["low"] <= s["high"]
+        assert 0.0 <= s["p_first"] <= 1.0
+    assert sum(s["p_first"] for s in report["logme"].values()) == pytest.approx(1.0)
+    assert list(report["weight_cosine"]) == [f"{sources[0]}~{sources[1]}"]
+    assert set(report["step0"]) == {"paper", "transfer"}
+    for recipe, health in report["step0"].items():
+        assert 0.0 <= health["dead_units"] <= 1.0 and health["feature_variance"] >= 0.0
+        assert set(health["cka"]) == set(sources), recipe
+    start = report["step0"]["transfer"]["start"]
+    assert start["reference"] in [*sources, "scratch"] and len(start["match_quality"]) == 4
+    assert report["step0"]["paper"]["start"] is None
+    for name in sources:
+        assert name in printed
+        # a source's features are perfectly similar to themselves
+        assert report["features"][name]["cka"][name] == pytest.approx(1.0)

@@ -161,8 +161,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from zoo_rl.rl.gates import plot_gates
     from zoo_rl.rl.plotting import plot_runs
 
+    if args.gates:
+        print(plot_gates(args.rundirs, args.output, bins=args.bins))
+        return
     png = plot_runs(args.rundirs, args.output, bins=args.bins, finished_only=args.finished)
     print(png)
 
@@ -223,6 +227,19 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     )
     if any(o.status == "failed" for o in outcomes):
         raise SystemExit(1)
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from zoo_rl.io_utils import atomic_write_text
+    from zoo_rl.rl.config import env_settings
+    from zoo_rl.rl.inspect import format_report, inspect_zoo
+    from zoo_rl.rl.manifest import zoo_paths
+
+    settings = env_settings(args.env_preset)
+    report = inspect_zoo(args.game, zoo_paths(args.zoo), settings, seed=args.seed, steps=args.steps)
+    print(format_report(report))
+    atomic_write_text(args.output, json.dumps(report, indent=2))
+    print(f"written: {args.output}")
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -321,6 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
     p.set_defaults(func=cmd_transfer)
 
+    p = sub.add_parser(
+        "inspect",
+        help="before training: LogME of each source on the target, weight similarity, step-0 zoo health",
+    )
+    p.add_argument("game", metavar="TARGET", help="ALE game name of the target")
+    p.add_argument("--zoo", nargs="+", required=True, help="zoo members (.zip), a zoo directory or its manifest")
+    p.add_argument("--steps", type=int, default=1000, help="steps of random play in each of 8 games (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the play and of the fresh member (default: 0)")
+    p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
+    p.add_argument("-o", "--output", type=Path, default=Path("inspect.json"), help="the full report as JSON")
+    p.set_defaults(func=cmd_inspect)
+
     _vision_parser(sub)
 
     p = sub.add_parser("sweep", help="run a grid of transfer runs from a YAML file (resumable), then summarise")
@@ -357,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=Path("curves.png"))
     p.add_argument("--bins", type=int, default=20, help="points per curve")
     p.add_argument("--finished", action="store_true", help="leave out runs still training (no eval.json yet)")
+    p.add_argument("--gates", action="store_true", help="draw each zoo layer's gate coefficients instead of scores")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser(

@@ -5,8 +5,8 @@ the paper's "4.12 GFLOPs" for ResNet-50, by ``torch.utils.flop_counter`` on what
 actually executes (so an implementation that mixes m layer outputs is charged m times).
 Training cost is per observation in a batch of ``TRAIN_BATCH`` (work done once per batch,
 such as aggregating the weights, is shared by the batch as in training); inference cost
-is for one observation alone, as an agent acts between two updates (after one call, so
-that what a layer caches between updates, such as aligned weights, is not charged).
+is for one observation alone, as an agent acts between two updates (a full zoo layer
+aggregates the sources' weights for it at every call: nothing is cached between calls).
 Parameters: *train* = those the optimizer updates; *inference* = those of the modules that
 run when the policy acts, after merging lite zoo layers into one NatureCNN.
 """
@@ -36,9 +36,6 @@ def _acting_cost(policy: nn.Module, obs: torch.Tensor, training: bool) -> tuple[
     def record(module: nn.Module, *_) -> None:
         called[id(module)] = module
 
-    if not training:  # count an agent acting between updates: what it caches is computed
-        with torch.no_grad():
-            policy._predict(obs, deterministic=True)
     hooks = [m.register_forward_hook(record) for m in policy.modules()]
     counter = FlopCounterMode(display=False)
     try:

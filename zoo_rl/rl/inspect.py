@@ -217,8 +217,10 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
     cnns = source_cnns(zoo, space)
     features = {name: features_of(cnn, frames) for name, cnn in cnns.items()}
     randoms = {f"random{i}": features_of(random_cnn(space, seed + 1000 + i), frames) for i in range(2)}
-    # Frames are stored step-major (all games at step 0, then step 1, ...): blocks of 100 steps of play.
-    scores = logme_bootstrap({**features, **randoms}, returns, block=100 * n_envs, seed=seed)
+    # Frames are stored step-major (all games at step 0, then step 1, ...): blocks of up to
+    # 100 steps of play, at least 10 blocks.
+    block_steps = max(1, min(100, steps // 10))
+    scores = logme_bootstrap({**features, **randoms}, returns, block=block_steps * n_envs, seed=seed)
     health = {name: {**feature_health(f), "cka": {s: linear_cka(f, g) for s, g in features.items()}}
               for name, f in {**features, **randoms}.items()}  # fmt: skip
     sample = slice(None, None, 10)
@@ -239,3 +241,27 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         "weight_cosine": weight_cosines(cnns),
         "step0": step0,
     }
+
+
+def format_report(report: dict) -> str:
+    """The terminal tables of ``zoo-rl inspect``."""
+    lines = [f"{report['game']}: {report['frames']} frames of random play", "",
+             "transferability (LogME per sample, higher is better; 95% block-bootstrap interval; "
+             "share of resamples ranked first)"]  # fmt: skip
+    for name, s in sorted(report["logme"].items(), key=lambda kv: -kv[1]["logme"]):
+        lines.append(f"  {name:24s} {s['logme']:8.4f}  [{s['low']:8.4f}, {s['high']:8.4f}]  first {s['p_first']:.0%}")
+    sources = [n for n in report["features"] if not n.startswith("random")]
+    lines += ["", "features (dead units, variance, linear CKA to each source)",
+              "  " + " " * 24 + "  dead   variance  " + "  ".join(f"{n[:10]:>10s}" for n in sources)]  # fmt: skip
+    rows = {**report["features"], **{f"step-0 zoo ({r})": h for r, h in report["step0"].items()}}
+    for name, h in rows.items():
+        cka = "  ".join(f"{h['cka'][n]:10.2f}" for n in sources)
+        lines.append(f"  {name:24s}  {h['dead_units']:.2f}  {h['feature_variance']:9.2e}  {cka}")
+    for recipe, h in report["step0"].items():
+        if h["start"]:
+            quality = ", ".join(f"{q:.2f}" for q in h["start"]["match_quality"])
+            lines.append(f"  {recipe}: members matched to {h['start']['reference']} (unit correlation {quality})")
+    lines += ["", "weight cosine of each pair (per layer)"]
+    for pair, per_layer in report["weight_cosine"].items():
+        lines.append(f"  {pair:48s} " + "  ".join(f"{k} {v:+.3f}" for k, v in per_layer.items()))
+    return "\n".join(lines)

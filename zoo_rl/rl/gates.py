@@ -1,0 +1,102 @@
+"""Gate figures: which members a target used, per zoo layer, over training.
+
+Reads the gate coefficients every run logs to TensorBoard (``gate_last/<extractor>/<layer>/<member>``:
+the mean coefficient of the last batch of each rollout) and draws, per game and zoo layer, each
+member's coefficient over training, averaged over seeds with their min-max range as a band.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from zoo_rl.io_utils import atomic_write, atomic_write_csv
+from zoo_rl.rl.plotting import find_runs, seed_groups
+
+
+def read_gates(run_dir: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """``{layer: {member: (agent steps, coefficients)}}`` of the run's first zoo extractor."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = [t for t in events.Tags()["scalars"] if t.startswith("gate_last/")]
+    extractors = sorted({t.split("/")[1] for t in tags})
+    gates: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+    for tag in tags:
+        _, extractor, layer, member = tag.split("/", 3)
+        if extractor != extractors[0]:
+            continue
+        points = events.Scalars(tag)
+        gates[layer][member] = (np.array([p.step for p in points]), np.array([p.value for p in points]))
+    return dict(gates)
+
+
+def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
+    """Write the gate figure (rows: game and method, columns: zoo layers) and its CSV."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = seed_groups(find_runs(paths))
+    rows: list[dict] = []
+    panels = []
+    for (game, label), members in sorted(groups.items()):
+        per_run = [read_gates(run) for _, run in members]
+        if not per_run[0]:
+            continue
+        steps = max(config.steps for config, _ in members)
+        edges = np.linspace(0, steps, bins + 1)
+        layers = list(per_run[0])
+        panel = {}
+        for layer in layers:
+            panel[layer] = {}
+            for member in per_run[0][layer]:
+                curves = np.stack([_binned(*gates[layer][member], edges) for gates in per_run])
+                mean = np.nanmean(curves, axis=0)
+                low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
+                panel[layer][member] = (edges[1:], mean, low, high)
+                rows += [dict(game=game, method=label, layer=layer, member=member, agent_steps=int(s), mean=float(m),
+                              low=float(lo), high=float(hi), seeds=len(per_run))
+                         for s, m, lo, hi in zip(edges[1:], mean, low, high, strict=True)]  # fmt: skip
+        panels.append((f"{game} {label} (n={len(per_run)})", panel))
+    if not panels:
+        raise ValueError(f"no gate coefficients logged in the runs under {', '.join(map(str, paths))}")
+    ncols = max(len(p) for _, p in panels)
+    fig, axes = plt.subplots(len(panels), ncols, figsize=(3.6 * ncols, 2.8 * len(panels)), squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for row, (title, panel) in zip(axes, panels, strict=True):
+        for ax, (layer, members) in zip(row, panel.items(), strict=False):
+            for i, (member, (x, mean, low, high)) in enumerate(sorted(members.items())):
+                ax.plot(x / 1e3, mean, color=colors[i % len(colors)], label=member)
+                ax.fill_between(x / 1e3, low, high, color=colors[i % len(colors)], alpha=0.15)
+            ax.set_title(f"{title}\n{layer}", fontsize=8)
+            ax.set_xlabel("agent steps (thousands)", fontsize=8)
+            ax.set_ylim(0, None)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("gate coefficient")
+        row[0].legend(fontsize=6)
+    fig.tight_layout()
+    output = Path(output)
+    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+    atomic_write_csv(output.with_suffix(".csv"), rows)
+    return output
+
+
+def _binned(steps: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean of the logged values in each bin of agent steps, carried forward over empty bins
+    up to the last logged step (a run still training, or killed, ends there)."""
+    out = np.full(len(edges) - 1, np.nan)
+    last = np.nan
+    for b in range(len(edges) - 1):
+        if len(steps) == 0 or edges[b] >= steps.max():
+            break
+        inside = (steps > edges[b]) & (steps <= edges[b + 1])
+        if inside.any():
+            last = values[inside].mean()
+        out[b] = last
+    return out
