@@ -164,7 +164,8 @@ class ZooLayer(nn.Module):
     # ----------------------------------------------------------------- weights
     # Nothing is cached between calls: whether a parameter changed cannot be told reliably
     # (fused optimizers and SB3's target-network updates write without bumping version
-    # counters), and recomputing costs a few percent of acting.
+    # counters).  Recomputing while acting cost lite PPO 16% of its env steps/s on the CPU
+    # (172 -> 144 alone, docs/results.md): correctness first.
     def aligned_weights(self) -> torch.Tensor:
         """``T_i @ W_i`` for every source: shape (m, O, ...)."""
         weights = _scale_grad(self.weights, self.source_grad_scale)
