@@ -133,6 +133,23 @@ def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
     assert {r["method"] for r in rows} == {m for m in METHODS if m != "finetune"} | {"finetune:breakout_ppo_s0"}
 
 
+def test_gate_figure_draws_every_member_of_every_zoo_layer(transfer_runs, tiny_zoo, tmp_path):
+    png = tmp_path / "gates.png"
+    assert run_cli("plot", "--gates", transfer_runs / "Breakout_lite_ppo_s0", "-o", png) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(png.with_suffix(".csv")) as f:
+        rows = list(csv.DictReader(f))
+    members = {Path(p).stem for p in zoo_files(tiny_zoo)} | {"scratch"}
+    assert {r["layer"] for r in rows} == {"cnn.0", "cnn.2", "cnn.4", "linear.0"}
+    assert {r["member"] for r in rows} == members
+    for layer in ("cnn.0", "linear.0"):  # the coefficients of one point sum to one
+        last = [r for r in rows if r["layer"] == layer and r["agent_steps"] == rows[-1]["agent_steps"]]
+        assert sum(float(r["mean"]) for r in last) == pytest.approx(1.0, abs=1e-4)
+    start = json.loads((transfer_runs / "Breakout_lite_ppo_s0" / "start.json").read_text())
+    assert start["reference"] in members and set(start["logme"]) == members
+    assert run_cli("plot", "--gates", transfer_runs / "Breakout_scratch_ppo_s0", "-o", png) == 2
+
+
 def test_study_reports_leave_out_live_runs(transfer_runs, tmp_path, capsys):
     # the live run has its cost record already: only eval.json marks a run as finished
     study = tmp_path / "study"

@@ -232,7 +232,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 def cmd_inspect(args: argparse.Namespace) -> None:
     from zoo_rl.io_utils import atomic_write_text
     from zoo_rl.rl.config import env_settings
-    from zoo_rl.rl.inspect import format_report, inspect_zoo
+    from zoo_rl.rl.inspection import format_report, inspect_zoo
     from zoo_rl.rl.manifest import zoo_paths
 
     settings = env_settings(args.env_preset)

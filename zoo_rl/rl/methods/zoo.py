@@ -36,8 +36,8 @@ class ZooTuning(Method):
 
     def start(self, model, config: RunConfig) -> dict[str, Any] | None:
         """Recipe ``transfer`` (option ``match_channels``): choose the reference member and
-        match every member's units to it on target frames (``zoo_rl.rl.inspect.start_zoo``)."""
-        from zoo_rl.rl.inspect import start_zoo
+        match every member's units to it on target frames (``zoo_rl.rl.inspection.start_zoo``)."""
+        from zoo_rl.rl.inspection import start_zoo
 
         options = self._options(config)
         recipe = RECIPES[options.get("recipe", DEFAULT_RECIPE)]
