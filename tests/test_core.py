@@ -488,3 +488,19 @@ def test_rescale_keeps_the_features_of_orthogonal_sources_alive():
     rescaled = zooify(template, sources, rescale=True)(x).var(dim=0).mean()
     assert averaged < single / 10
     assert single / 3 < rescaled < single * 3
+
+
+def test_with_source_grad_scale_m_each_source_learns_like_the_plain_layer():
+    """m identical sources under uniform gates: with the scale m, each source's gradient is
+    the plain layer's (under Adam with a large epsilon, a step of the same size); without it,
+    1/m of it."""
+    template = nature_cnn()
+    x = obs()
+    template(x).pow(2).mean().backward()
+    for scale, factor in ((3.0, 1.0), (1.0, 1 / 3)):
+        zoo = zooify(template, [template.state_dict()] * 3, gate_norm="softmax", source_grad_scale=scale, rescale=True)
+        zoo(x).pow(2).mean().backward()
+        for name, layer in zoo_layers(zoo).items():
+            plain = template.get_submodule(name).weight.grad
+            for i in range(3):
+                torch.testing.assert_close(layer.weights.grad[i], factor * plain, rtol=1e-4, atol=1e-7)
