@@ -25,7 +25,7 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
 from zoo_rl.rl.extractor import ZooNatureCNN, fresh_nature_cnn_weights
 from zoo_rl.rl.recipes import RECIPES
-from zoo_rl.rl.zoo_files import nature_cnn_weights
+from zoo_rl.rl.zoo_files import source_nature_cnns
 
 GAMMA = 0.99
 
@@ -93,6 +93,12 @@ def logme(gram: np.ndarray, fy: np.ndarray, yy: float, n: int) -> float:
     return float(evidence / n)
 
 
+def logme_of(features: torch.Tensor, returns: np.ndarray) -> float:
+    """LogME per sample of ``features`` (n x d) for the targets ``returns`` (n)."""
+    f = features.double().numpy()
+    return logme(f.T @ f, f.T @ returns, float(returns @ returns), len(returns))
+
+
 def logme_bootstrap(features: dict[str, torch.Tensor], returns: np.ndarray, block: int,
                     resamples: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
     """LogME of each model's features, with a 95% interval and the share of resamples where
@@ -116,10 +122,8 @@ def logme_bootstrap(features: dict[str, torch.Tensor], returns: np.ndarray, bloc
     first = np.bincount(table.argmax(axis=0), minlength=len(features)) / resamples
     out = {}
     for (name, f), row, p_first in zip(features.items(), table, first, strict=True):
-        f64 = f.double().numpy()
-        point = logme(f64.T @ f64, f64.T @ returns, float(returns @ returns), n)
         low, high = np.percentile(row, [2.5, 97.5])
-        out[name] = {"logme": point, "low": float(low), "high": float(high), "p_first": float(p_first)}
+        out[name] = {"logme": logme_of(f, returns), "low": float(low), "high": float(high), "p_first": float(p_first)}
     return out
 
 
@@ -143,15 +147,6 @@ def features_of(module: torch.nn.Module, frames: np.ndarray, batch: int = 64) ->
     module.eval()
     x = torch.as_tensor(frames)
     return torch.cat([module(x[i : i + batch].float() / 255.0) for i in range(0, len(x), batch)])
-
-
-def source_cnns(zoo: Sequence[str | Path], space) -> dict[str, NatureCNN]:
-    cnns = {}
-    for path in zoo:
-        cnn = NatureCNN(space, features_dim=512)
-        cnn.load_state_dict(nature_cnn_weights(path, in_channels=space.shape[0]))
-        cnns[Path(path).stem] = cnn
-    return cnns
 
 
 def random_cnn(space, seed: int) -> NatureCNN:
@@ -194,10 +189,8 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
     """
     frames, returns = random_play(game, settings, seed, n_envs, steps)
     names = extractors[0].member_names
-    scores = {}
-    for name, f in zip(names, extractors[0].member_features(frames), strict=True):
-        f64 = f.double().numpy()
-        scores[name] = logme(f64.T @ f64, f64.T @ returns, float(returns @ returns), len(returns))
+    features = extractors[0].member_features(frames)
+    scores = {name: logme_of(f, returns) for name, f in zip(names, features, strict=True)}
     reference = max(scores, key=scores.get)
     quality = [e.match_channels(frames[::match_every], reference=names.index(reference)) for e in extractors]
     return {"frames": len(frames), "seed": seed, "logme": scores, "reference": reference,
@@ -214,7 +207,7 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
 
     space = gym.spaces.Box(0, 255, (settings.frame_stack, settings.screen_size, settings.screen_size), np.uint8)
     frames, returns = random_play(game, settings, seed, n_envs, steps)
-    cnns = source_cnns(zoo, space)
+    cnns = {Path(p).stem: cnn for p, cnn in zip(zoo, source_nature_cnns(space, zoo, trainable=False), strict=True)}
     features = {name: features_of(cnn, frames) for name, cnn in cnns.items()}
     randoms = {f"random{i}": features_of(random_cnn(space, seed + 1000 + i), frames) for i in range(2)}
     # Frames are stored step-major (all games at step 0, then step 1, ...): blocks of up to
