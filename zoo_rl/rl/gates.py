@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_rl.io_utils import atomic_write, atomic_write_csv
-from zoo_rl.rl.plotting import find_runs, seed_groups
+from zoo_rl.rl.plotting import binned, find_runs, seed_groups
 
 
 def read_gates(run_dir: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -55,7 +55,8 @@ def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
         for layer in layers:
             panel[layer] = {}
             for member in per_run[0][layer]:
-                curves = np.stack([_binned(*gates[layer][member], edges) for gates in per_run])
+                # TensorBoard's last point is the last rollout's: a run still training, or killed, ends there.
+                curves = np.stack([binned(*gates[layer][member], edges, stop_at_last=True) for gates in per_run])
                 mean = np.nanmean(curves, axis=0)
                 low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
                 panel[layer][member] = (edges[1:], mean, low, high)
@@ -85,18 +86,3 @@ def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
     plt.close(fig)
     atomic_write_csv(output.with_suffix(".csv"), rows)
     return output
-
-
-def _binned(steps: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Mean of the logged values in each bin of agent steps, carried forward over empty bins
-    up to the last logged step (a run still training, or killed, ends there)."""
-    out = np.full(len(edges) - 1, np.nan)
-    last = np.nan
-    for b in range(len(edges) - 1):
-        if len(steps) == 0 or edges[b] >= steps.max():
-            break
-        inside = (steps > edges[b]) & (steps <= edges[b + 1])
-        if inside.any():
-            last = values[inside].mean()
-        out[b] = last
-    return out

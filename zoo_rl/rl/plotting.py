@@ -74,16 +74,21 @@ def binned_curve(run_dir: Path, edges: np.ndarray) -> np.ndarray:
             for row in csv.DictReader(f):
                 frames.append(float(row["frames"]))
                 scores.append(float(row["score"]))
-    frames_a, scores_a = np.asarray(frames), np.asarray(scores)
+    live = not (run_dir / FINISHED).exists()
+    return binned(np.asarray(frames), np.asarray(scores), edges, stop_at_last=live)
+
+
+def binned(x: np.ndarray, values: np.ndarray, edges: np.ndarray, stop_at_last: bool) -> np.ndarray:
+    """Mean of ``values`` whose ``x`` falls in each bin of ``edges``, carried forward over
+    empty bins; NaN before the first value and, with ``stop_at_last``, after the last."""
     curve = np.full(len(edges) - 1, np.nan)
     last = np.nan
-    live = not (run_dir / FINISHED).exists()
     for b in range(len(edges) - 1):
-        if live and (not frames or edges[b] >= frames_a.max()):
+        if stop_at_last and (len(x) == 0 or edges[b] >= x.max()):
             break
-        in_bin = (frames_a > edges[b]) & (frames_a <= edges[b + 1])
+        in_bin = (x > edges[b]) & (x <= edges[b + 1])
         if in_bin.any():
-            last = scores_a[in_bin].mean()
+            last = values[in_bin].mean()
         curve[b] = last
     return curve
 
