@@ -16,7 +16,7 @@ import yaml
 from stable_baselines3 import DQN, PPO
 
 from zoo_rl.core import freeze_gates, zoo_layers
-from zoo_rl.envs import make_atari_vec_env
+from zoo_rl.envs import AtariSettings, make_atari_vec_env
 from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
@@ -513,3 +513,28 @@ def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, 
         assert name in printed
         # a source's features are perfectly similar to themselves
         assert report["features"][name]["cka"][name] == pytest.approx(1.0)
+
+
+def test_start_scores_matches_and_can_start_on_the_reference(tiny_zoo):
+    from zoo_rl.rl.inspection import start_zoo
+
+    env = make_atari_vec_env("Breakout", 1, 0)
+    env.close()
+    extractor = ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo))
+    start = start_zoo([extractor], "Breakout", AtariSettings(), seed=1, n_envs=2, steps=30, match_every=2,
+                      reference_prior=0.6)  # fmt: skip
+    assert set(start["logme"]) == set(extractor.member_names)
+    assert start["reference"] == max(start["logme"], key=start["logme"].get)
+    reference = extractor.member_names.index(start["reference"])
+    expected = torch.full((3,), 0.2)
+    expected[reference] = 0.6
+    for layer in zoo_layers(extractor.zoo).values():
+        torch.testing.assert_close(layer.ema, expected)
+        x = torch.rand(2, *layer_input_shape(layer))
+        torch.testing.assert_close(layer.gate(x), expected.expand(2, 3))
+
+
+def layer_input_shape(layer) -> tuple[int, ...]:
+    if layer.weights.dim() == 4:
+        return (layer.weights.shape[2], 9, 9)
+    return (layer.weights.shape[2],)

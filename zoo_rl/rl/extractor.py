@@ -12,6 +12,7 @@ Plug it into any SB3 algorithm that takes ``"CnnPolicy"``::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,16 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.core import DEFAULT_CONV_STRATEGY, GateNorm, ZooLayer, freeze_gates, merge, zoo_layers, zooify
+from zoo_rl.core import (
+    DEFAULT_CONV_STRATEGY,
+    GateNorm,
+    ZooLayer,
+    freeze_gates,
+    merge,
+    set_prior,
+    zoo_layers,
+    zooify,
+)
 
 from .recipes import DEFAULT_RECIPE, RECIPES
 from .zoo_files import nature_cnn_weights
@@ -151,6 +161,17 @@ class ZooNatureCNN(BaseFeaturesExtractor):
                     h = h.flatten(1) if index + 2 == len(chain) else h
                 out[i].append(h)
         return [torch.cat(parts) for parts in out]
+
+    def start_with(self, member: int, coefficient: float) -> None:
+        """Start every gate with ``coefficient`` on ``member`` and the rest shared equally, by
+        setting the shared source prior (softmax gates with ``shared_prior=True``)."""
+        m = len(self.member_names)
+        if not 0.0 < coefficient < 1.0 or m < 2:
+            raise ValueError(f"a starting coefficient must be in (0, 1) with 2+ members, got {coefficient}")
+        temperature = next(iter(zoo_layers(self.zoo).values())).gate.temperature
+        logits = torch.zeros(m)
+        logits[member] = temperature * math.log(coefficient * (m - 1) / (1.0 - coefficient))
+        set_prior(self.zoo, logits)
 
     @torch.no_grad()
     def match_channels(self, frames: np.ndarray | torch.Tensor, reference: int = 0) -> list[float]:

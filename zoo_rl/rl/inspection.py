@@ -178,14 +178,15 @@ def zoo_health(extractor: ZooNatureCNN, frames: np.ndarray, sources: dict[str, t
 
 
 def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSettings, seed: int,
-              n_envs: int = 8, steps: int = 1000, match_every: int = 25) -> dict:  # fmt: skip
+              n_envs: int = 8, steps: int = 1000, match_every: int = 25,
+              reference_prior: float | None = None) -> dict:  # fmt: skip
     """Prepare fresh zoo extractors (one policy's: shared, actor/critic or online/target) for
     a target: score every member by LogME on a random policy's frames, take the best-scoring
     member as the reference (the fresh member wins where no source explains the returns
     better than random features), and match every member's units to it.
 
-    The choice is soft: all members stay in the mixture and the gates start uniform; the
-    reference only decides whose units the others are lined up with.
+    The choice is soft: all members stay in the mixture; the gates start uniform, or with
+    ``reference_prior`` on the reference (the rest shared equally), and training moves them.
     """
     frames, returns = random_play(game, settings, seed, n_envs, steps)
     names = extractors[0].member_names
@@ -193,8 +194,11 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
     scores = {name: logme_of(f, returns) for name, f in zip(names, features, strict=True)}
     reference = max(scores, key=scores.get)
     quality = [e.match_channels(frames[::match_every], reference=names.index(reference)) for e in extractors]
+    if reference_prior is not None:
+        for extractor in extractors:
+            extractor.start_with(names.index(reference), reference_prior)
     return {"frames": len(frames), "seed": seed, "logme": scores, "reference": reference,
-            "match_quality": quality[0]}  # fmt: skip
+            "reference_prior": reference_prior, "match_quality": quality[0]}  # fmt: skip
 
 
 def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0,

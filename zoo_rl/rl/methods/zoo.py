@@ -12,6 +12,8 @@ from .base import Method
 
 # The frames that prepare a zoo are played on seeds apart from training's and evaluation's.
 START_SEED_OFFSET = 20_000
+# Options of the start (``start``), not of the extractor.
+START_OPTIONS = ("match_channels", "reference_prior")
 
 
 class ZooTuning(Method):
@@ -19,7 +21,7 @@ class ZooTuning(Method):
     needs_zoo = True
     extractor_class = ZooNatureCNN
     options = ("recipe", "gate_norm", "gate_temperature", "shared_prior", "rescale", "source_grad_scale",
-               "scratch_member", "match_channels", "align", "zoo_linear", "ema_momentum",
+               "scratch_member", "match_channels", "reference_prior", "align", "zoo_linear", "ema_momentum",
                "fixed_gates", "linear_gate", "conv_strategy")  # fmt: skip
     lite = False
 
@@ -31,12 +33,13 @@ class ZooTuning(Method):
         return {**config.method_options, **self.fixed_options(config)}
 
     def extractor_kwargs(self, config: RunConfig) -> dict[str, Any]:
-        options = {k: v for k, v in self._options(config).items() if k != "match_channels"}
+        options = {k: v for k, v in self._options(config).items() if k not in START_OPTIONS}
         return dict(lite=self.lite, **options)
 
     def start(self, model, config: RunConfig) -> dict[str, Any] | None:
         """Recipe ``transfer`` (option ``match_channels``): choose the reference member and
-        match every member's units to it on target frames (``zoo_rl.rl.inspection.start_zoo``)."""
+        match every member's units to it on target frames (``zoo_rl.rl.inspection.start_zoo``);
+        option ``reference_prior``: the reference's starting coefficient (default: uniform)."""
         from zoo_rl.rl.inspection import start_zoo
 
         options = self._options(config)
@@ -44,7 +47,8 @@ class ZooTuning(Method):
         if not options.get("match_channels", recipe["match_channels"]):
             return None
         extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
-        return start_zoo(extractors, config.game, config.settings, config.seed + START_SEED_OFFSET)
+        return start_zoo(extractors, config.game, config.settings, config.seed + START_SEED_OFFSET,
+                         reference_prior=options.get("reference_prior"))  # fmt: skip
 
 
 class LiteZooTuning(ZooTuning):
