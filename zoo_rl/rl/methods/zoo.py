@@ -10,8 +10,10 @@ from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
 
 from .base import Method
 
-# The frames that prepare a zoo are played on seeds apart from training's and evaluation's.
+# The frames that prepare a zoo are played on seeds apart from training's and evaluation's:
+# 8 games of up to 1,000 steps, never more frames than the run itself trains on.
 START_SEED_OFFSET = 20_000
+START_ENVS, START_STEPS = 8, 1000
 # Options of the start (``start``), not of the extractor.
 START_OPTIONS = ("match_channels", "reference_prior")
 
@@ -47,8 +49,9 @@ class ZooTuning(Method):
         if not options.get("match_channels", recipe["match_channels"]):
             return None
         extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
+        steps = max(1, min(START_STEPS, config.steps // START_ENVS))
         return start_zoo(extractors, config.game, config.settings, config.seed + START_SEED_OFFSET,
-                         reference_prior=options.get("reference_prior"))  # fmt: skip
+                         n_envs=START_ENVS, steps=steps, reference_prior=options.get("reference_prior"))  # fmt: skip
 
 
 class LiteZooTuning(ZooTuning):
