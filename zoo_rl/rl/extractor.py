@@ -19,7 +19,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
@@ -227,11 +226,7 @@ def _is_identity(align: torch.Tensor) -> bool:
 
 def _member_forward(layer: ZooLayer, i: int, x: torch.Tensor) -> torch.Tensor:
     """Member ``i``'s own layer on ``x`` (no mixing)."""
-    w = layer.weights[i]
-    b = layer.biases[i] if layer.biases is not None else None
-    if w.dim() == 4:
-        return F.conv2d(x, w, b, layer.stride, layer.padding, layer.dilation)
-    return F.linear(x, w, b)
+    return layer._apply_one(x, layer.weights[i], layer.biases[i] if layer.biases is not None else None)
 
 
 def _unit_samples(y: torch.Tensor) -> torch.Tensor:
