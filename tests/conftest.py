@@ -31,6 +31,13 @@ TINY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fewer_bootstrap_replications(monkeypatch):
+    """The reports' estimator with 200 replications instead of 2,000: the same intervals,
+    coarser, in a tenth of the time (rliable resamples in Python)."""
+    monkeypatch.setattr("zoo_rl.stats.REPS", 200)
+
+
 @pytest.fixture(scope="session")
 def tiny_hyperparams(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("configs") / "tiny.yaml"

@@ -361,7 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output directory (overrides the config's out)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("summary", help="study table (final score, AUC with 95%% CI, costs) of run directories")
+    p = sub.add_parser(
+        "summary",
+        help="study report of run directories: per game final score and AUC with 95%% bootstrap CIs and costs; "
+        "across games IQM/mean of human-normalised scores, P(improvement), performance profile (rliable)",
+    )
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
     p.add_argument("-o", "--output", type=Path, default=Path("summary.md"))
     p.set_defaults(func=cmd_summary)

@@ -1,5 +1,6 @@
 """Learning curves from run directories: one panel per game, one line per method,
-mean over seeds with a 95% bootstrap confidence band; the plotted data goes to CSV."""
+mean over seeds with a 95% bootstrap confidence band (the estimator of the study table,
+:mod:`zoo_rl.stats`); the plotted data goes to CSV."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from zoo_rl.io_utils import atomic_write, atomic_write_csv
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
+from zoo_rl.stats import mean_interval
 
 
 def find_runs(paths: list[Path], finished_only: bool = False) -> list[Path]:
@@ -93,34 +95,19 @@ def binned(x: np.ndarray, values: np.ndarray, edges: np.ndarray, stop_at_last: b
     return curve
 
 
-def bootstrap_band(values: np.ndarray, rng: np.random.Generator, n: int = 1000) -> tuple[float, float]:
-    """95% bootstrap confidence interval of the mean of ``values`` (over seeds)."""
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return np.nan, np.nan
-    if len(values) == 1:
-        return float(values[0]), float(values[0])
-    means = rng.choice(values, size=(n, len(values)), replace=True).mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def curve_table(run_dirs: list[Path], bins: int = 20) -> list[dict]:
     """Rows (game, method, frames, mean, low, high, seeds) of every curve point."""
     groups = seed_groups(run_dirs)
-    rng = np.random.default_rng(0)
     rows = []
     for (game, label), members in sorted(groups.items()):
         max_frames = max(c.steps * c.settings.frame_skip for c, _ in members)
         edges = np.linspace(0, max_frames, bins + 1)
         curves = np.stack([binned_curve(run, edges) for _, run in members])
+        mean, low, high = mean_interval(curves)
         for b in range(bins):
-            column = curves[:, b]
-            low, high = bootstrap_band(column, rng)
-            mean = float(np.nanmean(column)) if not np.isnan(column).all() else np.nan
-            seeds = int((~np.isnan(column)).sum())
-            rows.append(
-                dict(game=game, method=label, frames=int(edges[b + 1]), mean=mean, low=low, high=high, seeds=seeds)
-            )
+            seeds = int((~np.isnan(curves[:, b])).sum())
+            rows.append(dict(game=game, method=label, frames=int(edges[b + 1]), mean=float(mean[b]),
+                             low=float(low[b]), high=float(high[b]), seeds=seeds))  # fmt: skip
     return rows
 
 

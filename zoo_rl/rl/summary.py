@@ -1,6 +1,11 @@
-"""The study table, in the shape of the paper's Table 1: per target and method, the final
-score and the area under the learning curve (mean over seeds with a 95% confidence
-interval) beside the training and inference costs."""
+"""The study report, in the shape of the paper's Table 1 and with the statistics of rliable.
+
+Per target and method: the final score and the area under the learning curve (mean over
+seeds with a 95% stratified-bootstrap interval, :mod:`zoo_rl.stats`) beside the training and
+inference costs.  Across targets: the interquartile mean (IQM) and mean of human-normalised
+scores with their intervals, the probability that a method's run beats a run of scratch and
+of the best single source, and a performance profile (Agarwal et al., NeurIPS 2021).
+"""
 
 from __future__ import annotations
 
@@ -10,27 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_rl.io_utils import atomic_write_csv, atomic_write_text
+from zoo_rl.io_utils import atomic_write, atomic_write_csv, atomic_write_text
+from zoo_rl.rl.atari_scores import REFERENCE_SCORES, human_normalized
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.plotting import binned_curve, seed_groups
+from zoo_rl.stats import aggregate_intervals, improvement_probability, mean_interval, performance_profiles
 
-# Two-sided 95% quantiles of Student's t by degrees of freedom (seeds - 1); 1.96 beyond 30.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
 COST_KEYS = ("train_gmacs", "train_params", "inference_gmacs", "inference_params", "train_env_steps_per_s")
-
-
-def t95(df: int) -> float:
-    return next((_T95[k] for k in sorted(_T95) if k >= df), 1.96)
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval (NaN for one value)."""
-    a = np.asarray(values, dtype=float)
-    if len(a) < 2:
-        return float(a.mean()), math.nan
-    return float(a.mean()), t95(len(a) - 1) * float(a.std(ddof=1)) / math.sqrt(len(a))
+SCRATCH = "scratch"
+SOURCE_PREFIX = "finetune:"
+Records = dict[tuple[str, str], list[dict]]  # (game, method) -> one record per seed
 
 
 def run_record(run_dir: Path, config: RunConfig, bins: int = 20) -> dict:
@@ -42,51 +37,170 @@ def run_record(run_dir: Path, config: RunConfig, bins: int = 20) -> dict:
     curve = binned_curve(run_dir, edges)
     cost = json.loads((run_dir / "cost.json").read_text())
     return {
+        "seed": config.seed,
         "final": json.loads((run_dir / FINISHED).read_text())["mean"],
         "auc": float(np.nanmean(curve)) if not np.isnan(curve).all() else math.nan,
         **{k: cost[k] for k in COST_KEYS},
     }
 
 
-def summary_rows(run_dirs: list[Path]) -> list[dict]:
-    """One row per (game, method) over ``run_dirs``, which must all be finished runs (as
-    ``find_runs(..., finished_only=True)`` returns them)."""
+def run_records(run_dirs: list[Path]) -> Records:
+    """Every finished run's record by (game, method label), ordered by seed."""
+    return {
+        key: sorted((run_record(run, config) for config, run in members), key=lambda r: r["seed"])
+        for key, members in sorted(seed_groups(run_dirs).items())
+    }
+
+
+def summary_rows(records: Records) -> list[dict]:
+    """One row per (game, method)."""
     rows = []
-    for (game, method), members in sorted(seed_groups(run_dirs).items()):
-        records = [run_record(run, config) for config, run in members]
-        final, final_ci = mean_ci([r["final"] for r in records])
-        auc, auc_ci = mean_ci([r["auc"] for r in records])
-        rows.append({
-            "game": game, "method": method, "seeds": len(records), "final": final, "final_ci95": final_ci,
-            "auc": auc, "auc_ci95": auc_ci,
-            **{k: records[0][k] for k in COST_KEYS[:-1]},
-            "train_env_steps_per_s": float(np.mean([r["train_env_steps_per_s"] for r in records])),
-        })  # fmt: skip
+    for (game, method), runs in records.items():
+        row = {"game": game, "method": method, "seeds": len(runs)}
+        for metric in ("final", "auc"):
+            mean, low, high = mean_interval(np.array([r[metric] for r in runs]))
+            row.update({metric: float(mean), f"{metric}_low": float(low), f"{metric}_high": float(high)})
+        row.update({k: runs[0][k] for k in COST_KEYS[:-1]})
+        row["train_env_steps_per_s"] = float(np.mean([r["train_env_steps_per_s"] for r in runs]))
+        rows.append(row)
+    return rows
+
+
+def normalized_scores(records: Records, metric: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Human-normalised ``metric`` as rliable wants it: per method a (runs, games) matrix over
+    the games that have reference scores.  Only methods run on all those games with the same
+    number of seeds fit in one matrix; the others are left out of the aggregates."""
+    games = sorted({g for g, _ in records if g in REFERENCE_SCORES})
+    out = {}
+    for method in sorted({m for _, m in records}):
+        columns = [records.get((g, method)) for g in games]
+        if games and all(columns) and len({len(c) for c in columns}) == 1:
+            table = [[human_normalized(g, r[metric]) for r in c] for g, c in zip(games, columns, strict=True)]
+            out[method] = np.array(table).T
+    return games, out
+
+
+def best_source(scores: dict[str, np.ndarray]) -> str | None:
+    """The single source (finetune label) with the highest mean normalised score."""
+    sources = [m for m in scores if m.startswith(SOURCE_PREFIX)]
+    return max(sources, key=lambda m: scores[m].mean()) if sources else None
+
+
+def aggregate_rows(records: Records) -> list[dict]:
+    """One row per method that covers every game with reference scores: IQM and mean of
+    human-normalised final score and AUC, and P(improvement) on the final score over scratch
+    and over the best single source."""
+    games, finals = normalized_scores(records, "final")
+    _, aucs = normalized_scores(records, "auc")
+    if not finals:
+        return []
+    final_stats, auc_stats = aggregate_intervals(finals), aggregate_intervals(aucs)
+    baselines = {"scratch": SCRATCH if SCRATCH in finals else None, "best_source": best_source(finals)}
+    pairs = {
+        (method, role): (finals[method], finals[base])
+        for method in finals for role, base in baselines.items() if base is not None and base != method
+    }  # fmt: skip
+    improvement = improvement_probability({f"{m}|{role}": xy for (m, role), xy in pairs.items()}) if pairs else {}
+    rows = []
+    for method in finals:
+        row = {"method": method, "games": " ".join(games), "seeds": len(finals[method])}
+        for metric, stats in (("final", final_stats), ("auc", auc_stats)):
+            for agg in ("iqm", "mean"):
+                point, low, high = stats[method][agg]
+                row.update({f"{agg}_{metric}": point, f"{agg}_{metric}_low": low, f"{agg}_{metric}_high": high})
+        for role, base in baselines.items():
+            row[f"over_{role}"] = base or ""
+            point, low, high = improvement.get(f"{method}|{role}", (math.nan,) * 3)
+            row.update({f"p_over_{role}": point, f"p_over_{role}_low": low, f"p_over_{role}_high": high})
+        rows.append(row)
     return rows
 
 
 def write_summary(run_dirs: list[Path], output: Path) -> Path:
-    """Write ``output`` (.md) and the same rows as .csv; return the .md path."""
-    rows = summary_rows(run_dirs)
-    if not rows:
+    """Write ``output`` (.md: both tables), the per-game rows as .csv, the aggregate rows as
+    ``-aggregate.csv`` and the performance profile as ``-profile.png``; return the .md path."""
+    records = run_records(run_dirs)
+    if not records:
         raise ValueError("no finished runs to summarise")
     output = Path(output).with_suffix(".md")
-
+    rows = summary_rows(records)
     atomic_write_csv(output.with_suffix(".csv"), rows)
     lines = [
-        "| target | method | seeds | final score | AUC | train GMACs | train params | inference GMACs | "
-        "inference params | train env steps/s |",
+        "| target | method | seeds | final score [95% CI] | AUC [95% CI] | train GMACs | train params | "
+        "inference GMACs | inference params | train env steps/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['game']} | {r['method']} | {r['seeds']} | {_pm(r['final'], r['final_ci95'])} | "
-            f"{_pm(r['auc'], r['auc_ci95'])} | {r['train_gmacs']:.4f} | {r['train_params'] / 1e6:.2f}M | "
-            f"{r['inference_gmacs']:.4f} | {r['inference_params'] / 1e6:.2f}M | {r['train_env_steps_per_s']:.0f} |"
+            f"| {r['game']} | {r['method']} | {r['seeds']} | {_ci(r, 'final')} | {_ci(r, 'auc')} | "
+            f"{r['train_gmacs']:.4f} | {r['train_params'] / 1e6:.2f}M | {r['inference_gmacs']:.4f} | "
+            f"{r['inference_params'] / 1e6:.2f}M | {r['train_env_steps_per_s']:.0f} |"
         )
+    aggregate = aggregate_rows(records)
+    if aggregate:
+        stem = output.with_name(output.stem)
+        atomic_write_csv(stem.with_name(stem.name + "-aggregate.csv"), aggregate)
+        profile = plot_profile(records, stem.with_name(stem.name + "-profile.png"))
+        first = aggregate[0]
+        lines += [
+            "",
+            f"Across games ({first['games']}), human-normalised scores; {CONFIDENCE_TEXT}. "
+            f"P(> X): probability that a run of the method beats a run of X on a game picked at random "
+            f"(final scores); best single source: {first['over_best_source'] or 'none'}. "
+            f"Performance profile: {profile.name}.",
+            "",
+            "| method | seeds | IQM final | mean final | IQM AUC | mean AUC | P(> scratch) | P(> best source) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in aggregate:
+            cells = [_ci(r, f"{a}_{m}", ".3f") for m in ("final", "auc") for a in ("iqm", "mean")]
+            cells += [_ci(r, f"p_over_{role}", ".2f") for role in ("scratch", "best_source")]
+            lines.append(f"| {r['method']} | {r['seeds']} | " + " | ".join(cells) + " |")
     atomic_write_text(output, "\n".join(lines) + "\n")
     return output
 
 
-def _pm(mean: float, half: float) -> str:
-    return f"{mean:.1f}" if math.isnan(half) else f"{mean:.1f} +- {half:.1f}"
+CONFIDENCE_TEXT = "mean or IQM over runs with 95% stratified-bootstrap intervals (rliable); one seed has none"
+
+
+def plot_profile(records: Records, output: Path) -> Path:
+    """Performance profile of the final human-normalised scores: for each threshold tau, the
+    fraction of runs (over games and seeds) scoring above it, with bootstrap bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games, finals = normalized_scores(records, "final")
+    top = max(float(s.max()) for s in finals.values())
+    low = min(0.0, min(float(s.min()) for s in finals.values()))
+    taus = np.linspace(low, max(top, 0.1) * 1.05, 61)
+    profiles = performance_profiles(finals, taus)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colors = plt.get_cmap("tab20").colors
+    for i, method in enumerate(finals):
+        style = "--" if method.startswith(SOURCE_PREFIX) else "-"
+        profile, low, high = profiles[method]
+        label = f"{method} (n={len(finals[method])})"
+        (line,) = ax.plot(taus, profile, style, color=colors[i % len(colors)], label=label)
+        ax.fill_between(taus, low, high, alpha=0.15, color=line.get_color())
+    ax.set_xlabel(r"human-normalised final score $\tau$")
+    ax.set_ylabel(r"fraction of runs with score $> \tau$")
+    ax.set_title(f"Performance profile ({', '.join(games)})")
+    ax.grid(alpha=0.3)
+    legend = ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)
+    legend.set_in_layout(False)
+    fig.tight_layout()
+    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight",
+                                                 bbox_extra_artists=[legend]))  # fmt: skip
+    plt.close(fig)
+    return output
+
+
+def _ci(row: dict, key: str, fmt: str = ".1f") -> str:
+    mean, low, high = row[key], row[f"{key}_low"], row[f"{key}_high"]
+    if isinstance(mean, float) and math.isnan(mean):
+        return "-"
+    if math.isnan(low):
+        return f"{mean:{fmt}}"
+    return f"{mean:{fmt}} [{low:{fmt}}, {high:{fmt}}]"

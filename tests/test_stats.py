@@ -1,0 +1,89 @@
+"""The report statistics (rliable) and the human-normalised scores."""
+
+import math
+
+import numpy as np
+import pytest
+
+from zoo_rl.rl.atari_scores import REFERENCE_SCORES, human_normalized
+from zoo_rl.rl.summary import aggregate_rows, best_source, normalized_scores
+from zoo_rl.stats import aggregate_intervals, improvement_probability, mean_interval, performance_profiles
+
+
+def test_mean_interval_brackets_the_mean_and_one_seed_has_none():
+    mean, low, high = mean_interval(np.array([100.0, 200.0, 330.0]))
+    assert mean == pytest.approx(210.0) and 100.0 <= low < mean < high <= 330.0
+    mean, low, high = mean_interval(np.array([5.0]))
+    assert mean == 5.0 and math.isnan(low) and math.isnan(high)
+
+
+def test_curve_intervals_are_reproducible_and_leave_numpy_alone():
+    curves = np.array([[1.0, 10.0, 100.0], [2.0, 20.0, 300.0], [4.0, 15.0, 200.0]])
+    np.random.seed(123)
+    expected_next = np.random.rand()
+    np.random.seed(123)
+    first = mean_interval(curves)
+    assert np.random.rand() == expected_next  # the caller's generator state is untouched
+    second = mean_interval(curves)
+    for a, b in zip(first, second, strict=True):
+        assert np.array_equal(a, b)
+    mean, low, high = first
+    assert mean.tolist() == pytest.approx(curves.mean(axis=0).tolist())
+    assert (low <= mean).all() and (mean <= high).all() and (low >= curves.min(axis=0)).all()
+    assert np.isnan(mean_interval(np.array([[np.nan, 1.0], [np.nan, 2.0]]))[0][0])
+
+
+def test_aggregates_and_improvement_probability_on_known_scores():
+    rng = np.random.default_rng(0)
+    low_scores, high_scores = rng.uniform(0, 1, (5, 4)), rng.uniform(2, 3, (5, 4))
+    stats = aggregate_intervals({"low": low_scores, "high": high_scores, "one": high_scores[:1]})
+    for method, scores in (("low", low_scores), ("high", high_scores)):
+        point, lo, hi = stats[method]["mean"]
+        assert point == pytest.approx(scores.mean()) and lo <= point <= hi
+        sorted_scores = np.sort(scores, axis=None)
+        assert stats[method]["iqm"][0] == pytest.approx(sorted_scores[5:15].mean())  # the middle half
+    assert math.isnan(stats["one"]["iqm"][1])
+    p = improvement_probability({"high>low": (high_scores, low_scores), "low>high": (low_scores, high_scores),
+                                 "same": (low_scores, low_scores)})  # fmt: skip
+    assert p["high>low"][:3] == (1.0, 1.0, 1.0) and p["low>high"][0] == 0.0
+    assert p["same"][0] == pytest.approx(0.5)
+
+
+def test_performance_profile_counts_runs_above_each_threshold():
+    scores = {"a": np.array([[0.1, 0.5], [0.3, 0.9]]), "b": np.array([[0.2, 0.4]])}
+    profiles = performance_profiles(scores, np.array([0.0, 0.25, 0.6, 1.0]))
+    assert profiles["a"][0].tolist() == [1.0, 0.75, 0.25, 0.0]
+    assert profiles["b"][0].tolist() == [1.0, 0.5, 0.0, 0.0] and np.isnan(profiles["b"][1]).all()
+    assert (profiles["a"][1] <= profiles["a"][0]).all() and (profiles["a"][0] <= profiles["a"][2]).all()
+
+
+def test_human_normalized_scores():
+    assert len(REFERENCE_SCORES) == 57
+    random, human = REFERENCE_SCORES["DemonAttack"]
+    assert human_normalized("DemonAttack", random) == 0.0 and human_normalized("DemonAttack", human) == 1.0
+    with pytest.raises(KeyError, match="NoSuchGame"):
+        human_normalized("NoSuchGame", 1.0)
+
+
+def _records(scores: dict[tuple[str, str], list[float]]) -> dict:
+    return {k: [{"seed": s, "final": v, "auc": v} for s, v in enumerate(vals)] for k, vals in scores.items()}
+
+
+def test_aggregates_take_methods_run_on_every_game_with_equal_seeds():
+    records = _records({
+        ("Pong", "scratch"): [-20.7, -20.7], ("Breakout", "scratch"): [1.7, 1.7],
+        ("Pong", "finetune:a"): [14.6, 14.6], ("Breakout", "finetune:a"): [30.5, 30.5],
+        ("Pong", "finetune:b"): [-3.05, -3.05], ("Breakout", "finetune:b"): [16.1, 16.1],
+        ("Pong", "lite"): [14.6], ("Breakout", "lite"): [30.5, 1.7],  # unequal seeds: left out
+        ("Pong", "zoo"): [0.0],  # not run on Breakout: left out
+        ("NoReference", "scratch"): [5.0, 6.0],  # no reference scores: not a column
+    })  # fmt: skip
+    games, finals = normalized_scores(records, "final")
+    assert games == ["Breakout", "Pong"] and set(finals) == {"scratch", "finetune:a", "finetune:b"}
+    assert finals["scratch"].tolist() == [[0.0, 0.0], [0.0, 0.0]] and finals["finetune:a"].shape == (2, 2)
+    assert best_source(finals) == "finetune:a"
+    rows = {r["method"]: r for r in aggregate_rows(records)}
+    assert rows["finetune:a"]["iqm_final"] == pytest.approx(1.0)
+    assert rows["finetune:b"]["mean_final"] == pytest.approx(0.5)
+    assert rows["finetune:a"]["p_over_scratch"] == 1.0 and rows["scratch"]["p_over_best_source"] == 0.0
+    assert rows["finetune:b"]["over_best_source"] == "finetune:a" and math.isnan(rows["scratch"]["p_over_scratch"])
