@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Set up (a local .venv, with the dev, vision and ray extras) and run the linters and the tests.
+# Set up (a local .venv, with the dev, vision, ray and video extras) and run the linters and the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_venv.sh dev,vision,ray
+bash scripts/setup_venv.sh dev,vision,ray,video
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q "$@"

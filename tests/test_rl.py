@@ -124,6 +124,21 @@ def test_eval_of_run_and_of_zip(transfer_runs, tiny_zoo, capsys):
     assert "Breakout:" in out and "Pong:" in out and "greedy" in out
 
 
+def test_eval_records_each_game_as_a_decodable_video(transfer_runs, tmp_path, capsys):
+    iio = pytest.importorskip("imageio.v3", reason="the video extra is installed by scripts/test.sh")
+    assert run_cli("eval", transfer_runs / "Breakout_lite_ppo_s0", "--episodes", 2, "--video", tmp_path) == 0
+    lines = capsys.readouterr().out.splitlines()
+    videos = sorted(tmp_path.glob("*.mp4"))
+    assert [p.name for p in videos] == ["Breakout-0.mp4", "Breakout-1.mp4"]
+    for video in videos:
+        frames = iio.imread(video)
+        printed = next(line for line in lines if line.startswith(str(video)))
+        assert printed.endswith(f", {len(frames)} frames")  # one video frame per agent step of the game
+        assert frames.shape[1:] == (210, 160, 3) and len(frames) > 50
+        assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).max() > 0  # the game moved
+    assert "Breakout:" in lines[-1] and "over 2 full games" in lines[-1]
+
+
 def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
     png = tmp_path / "curves.png"
     assert run_cli("plot", transfer_runs, "-o", png) == 0

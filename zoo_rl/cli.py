@@ -153,7 +153,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from zoo_rl.rl.policies import load_actor
 
     act, game, settings, deterministic = load_actor(args.model, args.game, stochastic=args.stochastic)
-    scores = evaluate(act, game, args.episodes, seed=args.seed, settings=settings, backend=args.backend)
+    if args.video:
+        from zoo_rl.rl.evaluate import record_games
+
+        games = record_games(act, game, args.episodes, args.video, seed=args.seed, settings=settings)
+        for path, score, frames in games:
+            print(f"{path}: score {score:.1f}, {frames} frames")
+        scores = [score for _, score, _ in games]
+    else:
+        scores = evaluate(act, game, args.episodes, seed=args.seed, settings=settings, backend=args.backend)
     import numpy as np
 
     mode = "greedy" if deterministic else "sampled"
@@ -383,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20_000)
     p.add_argument("--backend", default="ale_vector")
     p.add_argument("--stochastic", action="store_true", help="sample actions (default for PPO/A2C runs)")
+    p.add_argument("--video", type=Path, default=None, metavar="DIR",
+                   help="also write each game as an MP4 in DIR (one game at a time; the video extra)")  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plot", help="learning curves from run directories")

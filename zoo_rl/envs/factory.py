@@ -62,16 +62,21 @@ def make_atari_vec_env(
     *,
     backend: str = "ale_vector",
     training: bool = True,
+    render: bool = False,
 ) -> VecEnv:
     """An SB3 VecEnv of ``n_envs`` copies of ``game``, channels first.
 
     ``training=False`` turns off episodic life and reward clipping, as evaluation needs.
+    ``render=True`` makes ``env.get_images()`` return each game's RGB screen (sb3 backend
+    only: the C++ vector environment keeps no screens).
     """
     settings = settings or AtariSettings()
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
     life_loss = settings.terminal_on_life_loss and training
     clip = settings.clip_reward and training
+    if render and backend != "sb3":
+        raise ValueError(f"rendering needs the sb3 env backend, got {backend!r}")
     if backend == "ale_vector":
         env: VecEnv = AleVecEnv(
             rom_id(game),
@@ -86,14 +91,14 @@ def make_atari_vec_env(
             max_episode_frames=settings.max_episode_frames,
         )
     elif backend == "sb3":
-        env = _sb3_env(game, n_envs, settings, life_loss, clip)
+        env = _sb3_env(game, n_envs, settings, life_loss, clip, render)
     else:
         raise ValueError(f"unknown env backend {backend!r}; expected one of {BACKENDS}")
     env.seed(seed)
     return env
 
 
-def _sb3_env(game: str, n_envs: int, settings: AtariSettings, life_loss: bool, clip: bool) -> VecEnv:
+def _sb3_env(game: str, n_envs: int, settings: AtariSettings, life_loss: bool, clip: bool, render: bool) -> VecEnv:
     import ale_py
     import gymnasium as gym
     from stable_baselines3.common.env_util import make_atari_env
@@ -106,6 +111,7 @@ def _sb3_env(game: str, n_envs: int, settings: AtariSettings, life_loss: bool, c
             frameskip=1,  # AtariWrapper skips frames itself, with max-pooling
             repeat_action_probability=settings.sticky_actions,
             max_num_frames_per_episode=settings.max_episode_frames,
+            **({"render_mode": "rgb_array"} if render else {}),
         ),
         wrapper_kwargs=dict(
             noop_max=settings.noop_max,
