@@ -102,9 +102,10 @@ def transfer_configs(args: argparse.Namespace) -> list:
     """The run configs of a ``transfer`` command line: one, or one per source with ``--source all``."""
     from zoo_rl.rl.manifest import zoo_paths
     from zoo_rl.rl.methods import get_method
+    from zoo_rl.rl.zoo_files import pin_member
 
     zoo = zoo_paths(args.zoo) if args.zoo else []
-    sources = zoo if args.source == "all" else [args.source]
+    sources = zoo if args.source == "all" else [pin_member(args.source) if args.source else None]
     if args.source == "all" and (args.method != "finetune" or not zoo):
         raise ValueError("--source all needs --method finetune and a --zoo to take the sources from")
     options = dict(_parse_option(o) for o in args.method_option)

@@ -17,6 +17,7 @@ import yaml
 
 from zoo_rl.envs import AtariSettings, UnknownGameError, display_name
 from zoo_rl.rl.recipes import DEFAULT_RECIPE
+from zoo_rl.rl.zoo_files import member_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -162,7 +163,7 @@ class RunConfig:
         ``<method>-<recipe>`` for a Zoo-Tuning recipe other than the default."""
         method = self.method
         if self.method == "finetune" and self.source:
-            method += "-" + Path(self.source).stem
+            method += "-" + member_name(self.source)
         recipe = self.method_options.get("recipe", DEFAULT_RECIPE)
         if recipe != DEFAULT_RECIPE:
             method += f"-{recipe}"

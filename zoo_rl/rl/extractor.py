@@ -36,7 +36,7 @@ from zoo_rl.core import (
 )
 
 from .recipes import DEFAULT_RECIPE, RECIPES
-from .zoo_files import nature_cnn_weights
+from .zoo_files import member_name, nature_cnn_weights
 
 # NatureCNN's weighted layers in order; each is followed by a ReLU, the Flatten sits before linear.0.
 CHAIN: tuple[str, ...] = ("cnn.0", "cnn.2", "cnn.4", "linear.0")
@@ -107,7 +107,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
             feature_map = tuple(template.cnn[:-1](torch.zeros(1, *observation_space.shape)).shape[1:])
         channels = observation_space.shape[0]
         sources = [nature_cnn_weights(p, in_channels=channels) for p in zoo]
-        self.member_names = [Path(p).stem for p in zoo]
+        self.member_names = [member_name(p) for p in zoo]
         if options["scratch_member"]:
             sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))
             self.member_names.append(SCRATCH_MEMBER)

@@ -25,7 +25,7 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
 from zoo_rl.rl.extractor import ZooNatureCNN, fresh_nature_cnn_weights
 from zoo_rl.rl.recipes import RECIPES
-from zoo_rl.rl.zoo_files import source_nature_cnns
+from zoo_rl.rl.zoo_files import member_name, source_nature_cnns
 
 GAMMA = 0.99
 
@@ -211,7 +211,7 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
 
     space = gym.spaces.Box(0, 255, (settings.frame_stack, settings.screen_size, settings.screen_size), np.uint8)
     frames, returns = random_play(game, settings, seed, n_envs, steps)
-    cnns = {Path(p).stem: cnn for p, cnn in zip(zoo, source_nature_cnns(space, zoo, trainable=False), strict=True)}
+    cnns = {member_name(p): cnn for p, cnn in zip(zoo, source_nature_cnns(space, zoo, trainable=False), strict=True)}
     features = {name: features_of(cnn, frames) for name, cnn in cnns.items()}
     randoms = {f"random{i}": features_of(random_cnn(space, seed + 1000 + i), frames) for i in range(2)}
     # Frames are stored step-major (all games at step 0, then step 1, ...): blocks of up to

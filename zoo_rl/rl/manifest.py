@@ -64,9 +64,15 @@ def upsert_entry(manifest: Path, entry: dict[str, Any]) -> None:
 
 
 def zoo_paths(spec: list[str]) -> list[str]:
-    """Expand ``--zoo`` arguments: a directory or manifest stands for every agent it lists."""
+    """Expand ``--zoo`` arguments: a directory or manifest stands for every agent it lists; a
+    Hub member (``hf://owner/repo``) is fetched and pinned to the commit it came from."""
+    from zoo_rl.rl.zoo_files import is_hub_member, pin_member
+
     paths: list[str] = []
     for item in spec:
+        if is_hub_member(item):
+            paths.append(pin_member(str(item)))
+            continue
         p = Path(item)
         manifest = p / MANIFEST_NAME if p.is_dir() else p if p.suffix == ".json" else None
         if manifest is None:

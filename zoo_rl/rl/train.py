@@ -38,7 +38,7 @@ from zoo_rl.rl.config import ConfigError, RunConfig, algorithm_class
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
-from zoo_rl.rl.zoo_files import ZooFileError, nature_cnn_weights, sha256
+from zoo_rl.rl.zoo_files import ZooFileError, member_file, member_name, nature_cnn_weights, sha256
 from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
 
@@ -82,7 +82,7 @@ def validate(config: RunConfig) -> None:
     for path in paths:
         nature_cnn_weights(path, in_channels=channels)
     for path in config.zoo:
-        digest = sha256(path)
+        digest = sha256(member_file(path))
         if digest in digests:
             raise ZooFileError(
                 f"{path}: the same agent as {digests[digest]} (sha256 {digest[:12]}) is twice in the zoo"
@@ -91,7 +91,7 @@ def validate(config: RunConfig) -> None:
 
 
 def source_names(zoo: list[str]) -> list[str]:
-    return [Path(p).stem for p in zoo]
+    return [member_name(p) for p in zoo]
 
 
 def train(config: RunConfig, out: Path) -> Path:

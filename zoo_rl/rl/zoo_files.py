@@ -1,4 +1,5 @@
-"""Read the NatureCNN weights of a zoo member: an SB3 ``.zip`` from any algorithm.
+"""Read the NatureCNN weights of a zoo member: an SB3 ``.zip`` from any algorithm, a local
+file or an agent on the Hugging Face Hub (``hf://sb3/ppo-SpaceInvadersNoFrameskip-v4``).
 
 A zoo file is untrusted input.  Only the zip's ``policy.pth`` is read, with
 ``torch.load(..., weights_only=True)``; the other entries (``data`` holds
@@ -42,6 +43,54 @@ class ZooFileError(ValueError):
     """A zoo member that cannot be used; the message names the file and the problem."""
 
 
+# hf://<owner>/<repo>[@<revision>]: a Hub model repository holding <repo>.zip, the layout of the
+# RL Zoo's agents (sb3/<algo>-<EnvId>).  Path() folds "//" into "/", so both spellings are read.
+HUB_MEMBER = re.compile(r"^hf:/{1,2}(?P<repo>[\w.-]+/(?P<name>[\w.-]+))(?:@(?P<revision>[\w.-]+))?$")
+
+
+def is_hub_member(member: str | Path) -> bool:
+    return str(member).startswith("hf:/")
+
+
+def hub_download(member: str | Path) -> tuple[Path, str]:
+    """The local file of a Hub member (downloaded into, or read from, the Hugging Face cache)
+    and the commit it came from."""
+    match = HUB_MEMBER.match(str(member))
+    if match is None:
+        raise ZooFileError(f"{member}: expected hf://<owner>/<repo>[@<revision>], e.g. hf://sb3/ppo-PongNoFrameskip-v4")
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as err:
+        hint = "pip install 'zoo-rl[hub]'"
+        raise ZooFileError(f"{member}: zoo members from the Hub need the hub extra ({hint})") from err
+    filename = match["name"] + ".zip"
+    try:
+        path = Path(hf_hub_download(match["repo"], filename, revision=match["revision"]))
+    except Exception as err:  # offline without a cached copy, no such repo or file, network errors
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ZooFileError(f"{member}: cannot get {filename} from the Hub ({reason[:200]})") from err
+    return path, path.parent.name  # the cache keeps each file under snapshots/<commit>/
+
+
+def pin_member(member: str) -> str:
+    """``member`` as it is recorded in a run's config: Hub members with the commit used."""
+    if not is_hub_member(member):
+        return member
+    _, commit = hub_download(member)
+    return f"hf://{HUB_MEMBER.match(str(member))['repo']}@{commit}"
+
+
+def member_file(member: str | Path) -> Path:
+    """The local file of a zoo member."""
+    return hub_download(member)[0] if is_hub_member(member) else Path(member)
+
+
+def member_name(member: str | Path) -> str:
+    """A short name for logs and gate figures: the file stem, or the Hub repository's name."""
+    match = HUB_MEMBER.match(str(member))
+    return match["name"] if match else Path(member).stem
+
+
 def sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -50,25 +99,25 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_policy_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The ``policy.pth`` state dict of an SB3 zip, loaded as weights only."""
-    path = Path(path)
+def read_policy_state_dict(member: str | Path) -> dict[str, torch.Tensor]:
+    """The ``policy.pth`` state dict of an SB3 zip (a path or a Hub member), loaded as weights only."""
+    path = member_file(member)
     if not path.is_file():
-        raise ZooFileError(f"{path}: no such file")
+        raise ZooFileError(f"{member}: no such file")
     try:
         with zipfile.ZipFile(path) as archive:
             if "policy.pth" not in archive.namelist():
-                raise ZooFileError(f"{path}: no policy.pth in the zip; not a Stable-Baselines3 model")
+                raise ZooFileError(f"{member}: no policy.pth in the zip; not a Stable-Baselines3 model")
             raw = archive.read("policy.pth")
     except zipfile.BadZipFile as err:
-        raise ZooFileError(f"{path}: not a zip file (expected a Stable-Baselines3 model .zip)") from err
+        raise ZooFileError(f"{member}: not a zip file (expected a Stable-Baselines3 model .zip)") from err
     try:
         state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # truncated data or a pickle payload that weights_only refuses
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ZooFileError(f"{path}: policy.pth is not a plain weights file ({reason[:200]})") from err
+        raise ZooFileError(f"{member}: policy.pth is not a plain weights file ({reason[:200]})") from err
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ZooFileError(f"{path}: policy.pth does not hold a state dict of tensors")
+        raise ZooFileError(f"{member}: policy.pth does not hold a state dict of tensors")
     return dict(state)
 
 
