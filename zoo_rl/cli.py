@@ -9,8 +9,6 @@ import shutil
 import sys
 from pathlib import Path
 
-REPO_AGENTS = Path(__file__).resolve().parents[1] / "agents"
-
 
 def _common_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algo", default="ppo", help="ppo, a2c, dqn or qrdqn (default: ppo)")
