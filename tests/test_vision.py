@@ -147,6 +147,29 @@ def test_trained_model_exports_to_plain_torchvision_with_the_same_outputs(
         torch.testing.assert_close(plain.eval()(x), model(x), rtol=1e-4, atol=1e-5)
     assert run_cli("vision", "eval", run_dir, "--ten-crop") == 0
     assert "ten crops" in capsys.readouterr().out
+    assert run_cli("vision", "cost", run_dir, "--crop", 32, "--train-batch", 2) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(str(run_dir)))
+    plain_params = sum(p.numel() for p in plain.parameters())
+    assert row.split()[-1] == f"{plain_params / 1e6:.2f}M"  # inference: one plain ResNet-18, lite merged
+
+
+def test_cost_columns_count_what_the_paper_counts():
+    from zoo_rl.vision.cost import classifier_cost, method_costs
+    from zoo_rl.vision.models import classifier_from_sources
+
+    # one ResNet-50 with a 100-class head: the paper's 23.71M parameters, 4.09 GMACs (paper: 4.12)
+    single = classifier_cost(classifier_from_sources("resnet50", "scratch", [], 100), 224, train_batch=1)
+    assert single["inference_params"] == 23_712_932 and single["train_params"] == 23_712_932
+    assert single["inference_gmacs"] == pytest.approx(4.087, abs=0.001)
+    rows = {r["method"]: r for r in method_costs("resnet18", sources=2, num_classes=10, crop=64, train_batch=4)}
+    scratch, lite, zoo, ensemble = rows["scratch"], rows["lite"], rows["zoo"], rows["ensemble"]
+    assert {**rows["finetune"], "method": "scratch"} == scratch
+    for column in ("inference_gmacs", "inference_params"):  # lite merges into one plain ResNet
+        assert lite[column] == scratch[column]
+    assert lite["train_params"] > 2 * scratch["train_params"]  # two sources, alignment and gates
+    assert zoo["train_gmacs"] > lite["train_gmacs"] > scratch["train_gmacs"]  # per-image mixing, then per batch
+    assert ensemble["inference_gmacs"] == pytest.approx(2 * scratch["inference_gmacs"], rel=1e-3)
+    assert run_cli("vision", "cost", "--arch", "resnet18", "--sources", 2, "--crop", 32, "--train-batch", 2) == 0
 
 
 @pytest.mark.parametrize("method", ["zoo", "ensemble"])

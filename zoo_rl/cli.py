@@ -290,6 +290,24 @@ def cmd_vision_export(args: argparse.Namespace) -> None:
     print(f"{args.output}: torchvision.models.{config.arch}(num_classes={model.fc.out_features}) weights")
 
 
+def cmd_vision_cost(args: argparse.Namespace) -> None:
+    from zoo_rl.vision.cost import PAPER, classifier_cost, method_costs
+    from zoo_rl.vision.train import load_trained
+
+    if args.rundirs:
+        rows = [{"method": str(run), **classifier_cost(load_trained(run)[1], args.crop, args.train_batch)}
+                for run in args.rundirs]  # fmt: skip
+    else:
+        rows = method_costs(args.arch, args.sources, args.num_classes, args.crop, args.train_batch)
+    print(f"per image at {args.crop}x{args.crop}, training batches of {args.train_batch}; MACs (= the paper's FLOPs)")
+    print(f"{'method':<28} {'train GMACs':>12} {'train params':>13} {'infer GMACs':>12} {'infer params':>13}")
+    for r in rows:
+        print(f"{r['method']:<28} {r['train_gmacs']:>12.2f} {r['train_params'] / 1e6:>12.2f}M "
+              f"{r['inference_gmacs']:>12.2f} {r['inference_params'] / 1e6:>12.2f}M")  # fmt: skip
+    for name, (gflops, params) in PAPER.items():
+        print(f"{'paper: ' + name:<28} {gflops:>12.2f} {params / 1e6:>12.2f}M")
+
+
 def _vision_parser(sub) -> None:
     vision = sub.add_parser("vision", help="image classification on torchvision ResNets (train, eval, export)")
     verbs = vision.add_subparsers(dest="vision_command", required=True)
@@ -316,6 +334,14 @@ def _vision_parser(sub) -> None:
     p.add_argument("rundir", type=Path)
     p.add_argument("--ten-crop", action="store_true")
     p.set_defaults(func=cmd_vision_eval)
+    p = verbs.add_parser("cost", help="Table 1's cost columns: MACs and parameters of every method, or of runs")
+    p.add_argument("rundirs", nargs="*", type=Path, help="finished runs (default: every method on random trunks)")
+    p.add_argument("--arch", default="resnet50")
+    p.add_argument("--sources", type=int, default=5, help="zoo size m")
+    p.add_argument("--num-classes", type=int, default=100)
+    p.add_argument("--crop", type=int, default=224)
+    p.add_argument("--train-batch", type=int, default=48, help="per-batch work (weight aggregation) is shared by it")
+    p.set_defaults(func=cmd_vision_cost)
     p = verbs.add_parser("export", help="a lite/finetune/scratch run as a plain torchvision ResNet state dict")
     p.add_argument("rundir", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)

@@ -18,34 +18,16 @@ import copy
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from zoo_rl.core import merge, zoo_layers
+from zoo_rl.costs import forward_cost
 
 TRAIN_BATCH = 256
 
 
 def _acting_cost(policy: nn.Module, obs: torch.Tensor, training: bool) -> tuple[int, int]:
-    """(MACs per observation, parameters) of one ``policy._predict`` on the batch ``obs``.
-
-    ``training`` runs it with gradients enabled, as in an update, so that extractors whose
-    training forward does extra work (distillation teachers) are charged for it.
-    """
-    called: dict[int, nn.Module] = {}
-
-    def record(module: nn.Module, *_) -> None:
-        called[id(module)] = module
-
-    hooks = [m.register_forward_hook(record) for m in policy.modules()]
-    counter = FlopCounterMode(display=False)
-    try:
-        with torch.set_grad_enabled(training), counter:
-            policy._predict(obs, deterministic=True)
-    finally:
-        for h in hooks:
-            h.remove()
-    params = {id(p): p.numel() for m in called.values() for p in m.parameters(recurse=False)}
-    return counter.get_total_flops() // 2 // len(obs), sum(params.values())
+    """(MACs per observation, parameters) of one ``policy._predict`` on the batch ``obs``."""
+    return forward_cost(policy, lambda: policy._predict(obs, deterministic=True), len(obs), training)
 
 
 def _copy(policy: nn.Module) -> nn.Module:

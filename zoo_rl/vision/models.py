@@ -50,17 +50,24 @@ class Classifier(nn.Module):
 def build_classifier(
     arch: str, method: str, checkpoints: Sequence[str | Path], num_classes: int, **zoo_options
 ) -> Classifier:
-    """The model of ``method``: ``zoo``/``lite`` aggregate every convolution of the m
-    checkpoints (BatchNorm starts from their mean), ``finetune`` starts from one
-    checkpoint, ``ensemble`` trains one backbone per checkpoint, ``scratch`` ignores them."""
+    """The model of ``method`` from checkpoint files (see :func:`classifier_from_sources`)."""
     if method not in METHODS:
         raise ValueError(f"unknown vision method {method!r}; expected one of {', '.join(METHODS)}")
-    reference = trunk(arch).state_dict()
     if method != "scratch" and not checkpoints:
         raise ValueError(f"method {method!r} needs at least one checkpoint (--zoo)")
-    if method == "finetune" and len(checkpoints) != 1:
-        raise ValueError(f"finetune starts from one checkpoint, got {len(checkpoints)}")
+    reference = trunk(arch).state_dict()
     sources = [backbone_weights(path, reference)[1] for path in checkpoints] if method != "scratch" else []
+    return classifier_from_sources(arch, method, sources, num_classes, **zoo_options)
+
+
+def classifier_from_sources(
+    arch: str, method: str, sources: Sequence[dict[str, torch.Tensor]], num_classes: int, **zoo_options
+) -> Classifier:
+    """``zoo``/``lite`` aggregate every convolution of the m trunk state dicts ``sources``
+    (BatchNorm starts from their mean), ``finetune`` starts from one, ``ensemble`` trains one
+    backbone per source, ``scratch`` ignores them."""
+    if method == "finetune" and len(sources) != 1:
+        raise ValueError(f"finetune starts from one checkpoint, got {len(sources)}")
     if method in ("zoo", "lite"):
         backbones = [zooify(trunk(arch), sources, lite=method == "lite", **zoo_options)]
     elif method == "scratch":

@@ -1,0 +1,69 @@
+"""The cost columns of the paper's Table 1 for vision models: training and inference MACs per
+image and parameters, counted on the code that runs (:mod:`zoo_rl.costs`).
+
+Training cost is per image of a batch of ``TRAIN_BATCH`` in training mode (a full zoo layer
+builds one mixed weight per image; work done once per batch is shared by it); inference cost is
+for one image in eval mode, after merging lite zoo trunks into one ResNet.  Parameters: *train*
+= those that require gradients; *inference* = those of the modules that run.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from zoo_rl.core import merge, zoo_layers
+from zoo_rl.costs import forward_cost
+
+from .models import METHODS, Classifier, classifier_from_sources, trunk
+
+TRAIN_BATCH = 48  # the batch size of `zoo-rl vision train`: work done once per batch is shared by 48 images
+# The paper's Table 1 (ResNet-50, 224x224): GFLOPs (multiply-accumulates) and parameters.
+PAPER = {"single ResNet-50": (4.12, 23.71e6), "Zoo-Tuning, training": (4.53, 130.43e6)}
+
+
+def for_inference(model: Classifier) -> Classifier:
+    """A copy of ``model`` whose lite (or frozen-gate) zoo trunks are merged into plain ResNets."""
+    model = copy.deepcopy(model)
+    for i, backbone in enumerate(model.backbones):
+        layers = zoo_layers(backbone)
+        if layers and all(layer.lite or bool(layer.frozen) for layer in layers.values()):
+            model.backbones[i] = merge(backbone)
+    return model
+
+
+def classifier_cost(model: nn.Module, crop: int = 224, train_batch: int = TRAIN_BATCH) -> dict[str, float]:
+    """Cost columns of ``model`` (a :class:`Classifier`), measured on copies (a training
+    forward moves the lite gates' EMA and BatchNorm statistics)."""
+    device = next(model.parameters()).device
+    x = torch.zeros(train_batch, 3, crop, crop, device=device)
+    training = copy.deepcopy(model).train()
+    # Training mode, without autograd: a vision model's training forward does the same work
+    # either way, and a ResNet-50 zoo at batch 48 would otherwise keep gigabytes for backward.
+    train_macs, _ = forward_cost(training, lambda: training(x), train_batch, training=False)
+    inference = for_inference(model).eval()
+    inference_macs, inference_params = forward_cost(inference, lambda: inference(x[:1]), 1, training=False)
+    return {
+        "train_gmacs": train_macs / 1e9,
+        "train_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "inference_gmacs": inference_macs / 1e9,
+        "inference_params": inference_params,
+    }
+
+
+def method_costs(
+    arch: str = "resnet50", sources: int = 5, num_classes: int = 100, crop: int = 224, train_batch: int = TRAIN_BATCH
+) -> list[dict]:
+    """One row per vision method, on ``sources`` randomly initialised trunks (costs do not depend
+    on the weights' values, so no checkpoint is needed)."""
+    torch.manual_seed(0)
+    zoo = [trunk(arch).state_dict() for _ in range(sources)]
+    rows = []
+    for method in METHODS:
+        members = zoo[:1] if method == "finetune" else zoo
+        model = classifier_from_sources(arch, method, members, num_classes)
+        rows.append({"method": method, **classifier_cost(model, crop, train_batch)})
+        del model
+    return rows
