@@ -366,7 +366,7 @@ def test_distillation_loss_trains_the_student_towards_the_teachers(tiny_zoo):
     extractor = DistillNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), weight=1.0, decay_updates=50)
     obs = torch.as_tensor(env.reset()).float() / 255
     env.close()
-    teacher_before = [t.cnn[0].weight.clone() for t in extractor.teachers]
+    teacher_before = [t.cnn[0].weight.clone() for t in extractor.distillation.teachers]
     optimizer = torch.optim.Adam(extractor.parameters(), lr=1e-3)
     losses = []
     for _ in range(20):
@@ -375,8 +375,9 @@ def test_distillation_loss_trains_the_student_towards_the_teachers(tiny_zoo):
         optimizer.step()
         losses.append(extractor.last_loss)
     assert losses[-1] < 0.5 * losses[0]
-    assert extractor.current_weight() == pytest.approx(1.0 - 20 / 50)
-    assert all(torch.equal(a, t.cnn[0].weight) for a, t in zip(teacher_before, extractor.teachers, strict=True))
+    assert extractor.distillation.current_weight() == pytest.approx(1.0 - 20 / 50)
+    teachers = extractor.distillation.teachers
+    assert all(torch.equal(a, t.cnn[0].weight) for a, t in zip(teacher_before, teachers, strict=True))
     extractor.eval()
     torch.testing.assert_close(extractor(obs), extractor.student(obs))
 

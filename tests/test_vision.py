@@ -127,7 +127,7 @@ def vision_train(image_folder: Path, zoo: list[Path], out: Path, method: str, *e
                    "--lr-steps", 2, "--workers", 0, "--out", out, *extra)  # fmt: skip
 
 
-@pytest.mark.parametrize("method", ["lite", "finetune", "scratch"])
+@pytest.mark.parametrize("method", ["lite", "finetune", "scratch", "distill"])
 def test_trained_model_exports_to_plain_torchvision_with_the_same_outputs(
     method, image_folder, resnet18_zoo, tmp_path, capsys
 ):
@@ -169,6 +169,12 @@ def test_cost_columns_count_what_the_paper_counts():
     assert lite["train_params"] > 2 * scratch["train_params"]  # two sources, alignment and gates
     assert zoo["train_gmacs"] > lite["train_gmacs"] > scratch["train_gmacs"]  # per-image mixing, then per batch
     assert ensemble["inference_gmacs"] == pytest.approx(2 * scratch["inference_gmacs"], rel=1e-3)
+    distill = rows["distill"]  # trains with both frozen teachers, acts as the student alone
+    assert (
+        distill["inference_gmacs"] == scratch["inference_gmacs"]
+        and distill["inference_params"] == scratch["inference_params"]
+    )
+    assert distill["train_gmacs"] == pytest.approx(3 * scratch["train_gmacs"], rel=1e-2)
     assert run_cli("vision", "cost", "--arch", "resnet18", "--sources", 2, "--crop", 32, "--train-batch", 2) == 0
 
 

@@ -3,9 +3,11 @@
 Layers that adaptively aggregate the parameters of m pretrained models of the same
 architecture (Shu et al., "Zoo-Tuning: Adaptive Transfer from a Zoo of Models",
 ICML 2021), and the functions that build such a model from an ordinary module
-(:func:`zooify`) and collapse it back into one (:func:`merge`).
+(:func:`zooify`) and collapse it back into one (:func:`merge`); and the feature
+distillation of the Distill baseline (:class:`FeatureDistillation`), for any student.
 """
 
+from .distill import AddAuxiliaryLoss, FeatureDistillation
 from .gate import GATE_NORMS, Gate, GateNorm, SourcePrior
 from .layers import (
     CONV_STRATEGIES,
@@ -24,6 +26,8 @@ __all__ = [
     "DEFAULT_LINEAR_STRATEGY",
     "GATE_NORMS",
     "LINEAR_STRATEGIES",
+    "AddAuxiliaryLoss",
+    "FeatureDistillation",
     "Gate",
     "GateNorm",
     "SourcePrior",

@@ -17,7 +17,7 @@ from torch import nn
 from zoo_rl.core import merge, zoo_layers
 from zoo_rl.costs import forward_cost
 
-from .models import METHODS, Classifier, classifier_from_sources, trunk
+from .models import METHODS, Classifier, DistilledTrunk, classifier_from_sources, trunk
 
 TRAIN_BATCH = 48  # the batch size of `zoo-rl vision train`: work done once per batch is shared by 48 images
 # The paper's Table 1 (ResNet-50, 224x224): GFLOPs (multiply-accumulates) and parameters.
@@ -25,9 +25,13 @@ PAPER = {"single ResNet-50": (4.12, 23.71e6), "Zoo-Tuning, training": (4.53, 130
 
 
 def for_inference(model: Classifier) -> Classifier:
-    """A copy of ``model`` whose lite (or frozen-gate) zoo trunks are merged into plain ResNets."""
+    """A copy of ``model`` whose lite (or frozen-gate) zoo trunks are merged into plain ResNets
+    and whose distilled trunks are their students."""
     model = copy.deepcopy(model)
     for i, backbone in enumerate(model.backbones):
+        if isinstance(backbone, DistilledTrunk):
+            model.backbones[i] = backbone.student
+            continue
         layers = zoo_layers(backbone)
         if layers and all(layer.lite or bool(layer.frozen) for layer in layers.values()):
             model.backbones[i] = merge(backbone)
@@ -42,7 +46,7 @@ def classifier_cost(model: nn.Module, crop: int = 224, train_batch: int = TRAIN_
     training = copy.deepcopy(model).train()
     # Training mode, without autograd: a vision model's training forward does the same work
     # either way, and a ResNet-50 zoo at batch 48 would otherwise keep gigabytes for backward.
-    train_macs, _ = forward_cost(training, lambda: training(x), train_batch, training=False)
+    train_macs, _ = forward_cost(training, lambda: training(x), train_batch, training=True)
     inference = for_inference(model).eval()
     inference_macs, inference_params = forward_cost(inference, lambda: inference(x[:1]), 1, training=False)
     return {

@@ -1,7 +1,7 @@
 """Image classifiers on torchvision ResNets, one per transfer method, on the zoo_rl core.
 
 Every model is a torchvision ResNet trunk (``fc`` removed) followed by a new linear
-head, so that lite, finetune and scratch models export to a plain
+head, so that lite, finetune, distill and scratch models export to a plain
 ``torchvision.models.resnetXX(num_classes=K)`` state dict.
 """
 
@@ -14,12 +14,12 @@ import torch
 import torchvision
 from torch import nn
 
-from zoo_rl.core import merge, zoo_layers, zooify
+from zoo_rl.core import FeatureDistillation, merge, zoo_layers, zooify
 
 from .checkpoints import backbone_weights
 
 ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")
-METHODS: tuple[str, ...] = ("zoo", "lite", "finetune", "scratch", "ensemble")
+METHODS: tuple[str, ...] = ("zoo", "lite", "finetune", "scratch", "ensemble", "distill")
 
 
 def trunk(arch: str) -> nn.Module:
@@ -35,6 +35,19 @@ def trunk_features(arch: str) -> int:
     return 512 if arch in ("resnet18", "resnet34") else 2048
 
 
+class DistilledTrunk(nn.Module):
+    """A randomly initialised trunk (the student) learning from frozen source trunks through
+    :class:`FeatureDistillation` while training; in eval mode the student alone runs."""
+
+    def __init__(self, student: nn.Module, distillation: FeatureDistillation):
+        super().__init__()
+        self.student = student
+        self.distillation = distillation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.distillation(self.student(x), x)
+
+
 class Classifier(nn.Module):
     """Backbone(s) -> mean of their features -> linear head (one backbone except for ensembles)."""
 
@@ -48,7 +61,7 @@ class Classifier(nn.Module):
 
 
 def build_classifier(
-    arch: str, method: str, checkpoints: Sequence[str | Path], num_classes: int, **zoo_options
+    arch: str, method: str, checkpoints: Sequence[str | Path], num_classes: int, **options
 ) -> Classifier:
     """The model of ``method`` from checkpoint files (see :func:`classifier_from_sources`)."""
     if method not in METHODS:
@@ -57,19 +70,27 @@ def build_classifier(
         raise ValueError(f"method {method!r} needs at least one checkpoint (--zoo)")
     reference = trunk(arch).state_dict()
     sources = [backbone_weights(path, reference)[1] for path in checkpoints] if method != "scratch" else []
-    return classifier_from_sources(arch, method, sources, num_classes, **zoo_options)
+    return classifier_from_sources(arch, method, sources, num_classes, **options)
 
 
 def classifier_from_sources(
-    arch: str, method: str, sources: Sequence[dict[str, torch.Tensor]], num_classes: int, **zoo_options
+    arch: str, method: str, sources: Sequence[dict[str, torch.Tensor]], num_classes: int, **options
 ) -> Classifier:
     """``zoo``/``lite`` aggregate every convolution of the m trunk state dicts ``sources``
     (BatchNorm starts from their mean), ``finetune`` starts from one, ``ensemble`` trains one
-    backbone per source, ``scratch`` ignores them."""
+    backbone per source, ``distill`` trains a random trunk with feature distillation from the
+    frozen sources (``options``: ``weight``, ``decay_updates``), ``scratch`` ignores them.
+    ``options`` of ``zoo``/``lite`` go to :func:`zooify`."""
     if method == "finetune" and len(sources) != 1:
         raise ValueError(f"finetune starts from one checkpoint, got {len(sources)}")
     if method in ("zoo", "lite"):
-        backbones = [zooify(trunk(arch), sources, lite=method == "lite", **zoo_options)]
+        backbones = [zooify(trunk(arch), sources, lite=method == "lite", **options)]
+    elif method == "distill":
+        teachers = [trunk(arch) for _ in sources]
+        for teacher, weights in zip(teachers, sources, strict=True):
+            teacher.load_state_dict(weights)
+        features = trunk_features(arch)
+        backbones = [DistilledTrunk(trunk(arch), FeatureDistillation(teachers, features, features, **options))]
     elif method == "scratch":
         backbones = [trunk(arch)]
     else:
@@ -87,6 +108,8 @@ def to_torchvision(model: Classifier, arch: str) -> dict[str, torch.Tensor]:
     if len(model.backbones) != 1:
         raise ValueError("an ensemble of several backbones is not one torchvision ResNet")
     backbone = model.backbones[0]
+    if isinstance(backbone, DistilledTrunk):
+        backbone = backbone.student  # the teachers only trained it
     if zoo_layers(backbone):
         backbone = merge(backbone)  # raises for full Zoo-Tuning, whose weights depend on each input
     state = {k: v for k, v in backbone.state_dict().items() if not k.startswith("fc.")}

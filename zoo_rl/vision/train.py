@@ -30,7 +30,7 @@ from zoo_rl.rng import rng_state, set_rng_state
 from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
 from .data import load_datasets
-from .models import ARCHS, METHODS, Classifier, build_classifier
+from .models import ARCHS, METHODS, Classifier, DistilledTrunk, build_classifier
 
 CHECKPOINT = "checkpoint.pt"  # while training
 MODEL = "model.pt"  # the trained weights: a finished run
@@ -57,6 +57,8 @@ class VisionConfig:
     workers: int = 2
     checkpoint_freq: int = 500
     device: str = "cpu"
+    distill_weight: float = 1.0  # distill: weight of the feature-distillation loss
+    distill_decay: int = 0  # distill: iterations over which that weight decays to 0 (0: constant)
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -89,7 +91,10 @@ class VisionConfig:
 
 
 def build(config: VisionConfig, num_classes: int) -> Classifier:
-    return build_classifier(config.arch, config.method, config.zoo, num_classes).to(config.device)
+    options = (
+        dict(weight=config.distill_weight, decay_updates=config.distill_decay) if config.method == "distill" else {}
+    )
+    return build_classifier(config.arch, config.method, config.zoo, num_classes, **options).to(config.device)
 
 
 def train_vision(config: VisionConfig, out: Path) -> Path:
@@ -153,6 +158,8 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
 def log_scalars(writer: SummaryWriter, model: Classifier, step: int, loss: float, lr: float) -> None:
     writer.add_scalar("train/loss", loss, step)
     writer.add_scalar("train/lr", lr, step)
+    if isinstance(model.backbones[0], DistilledTrunk):
+        writer.add_scalar("distill/loss", model.backbones[0].distillation.last_loss, step)
     for layer, coefficients in gate_coefficients(model.backbones[0]).items():
         for i, value in enumerate(coefficients["last"].tolist()):
             writer.add_scalar(f"gate/{layer}/source{i}", value, step)

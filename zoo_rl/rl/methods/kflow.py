@@ -22,10 +22,10 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
+from zoo_rl.core.distill import AddAuxiliaryLoss
 from zoo_rl.rl.zoo_files import source_nature_cnns
 
 from .base import Method
-from .distill import AddAuxiliaryLoss
 
 
 def _layers(cnn: NatureCNN) -> list[nn.Module]:
