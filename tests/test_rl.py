@@ -393,17 +393,17 @@ def test_kflow_without_teacher_weight_is_the_student_alone(tiny_zoo):
     env.close()
     with pytest.raises(ValueError, match="still depends on its teachers"):
         extractor.as_nature_cnn()
-    optimizer = torch.optim.Adam([extractor.dependency], lr=0.05)
+    optimizer = torch.optim.Adam([extractor.flow.dependency], lr=0.05)
     for _ in range(200):  # only the dependency loss: it must free the student
         optimizer.zero_grad()
         extractor(obs).sum().mul(0).backward()
         optimizer.step()
-        if not extractor.teachers_in_use():
+        if not extractor.flow.teachers_in_use():
             break
-    assert not extractor.teachers_in_use()
+    assert not extractor.flow.teachers_in_use()
     with_teachers = extractor(obs)
     student = extractor.as_nature_cnn()
-    extractor.teachers = torch.nn.ModuleList()  # remove the teachers entirely
+    extractor.flow.teachers = torch.nn.ModuleList()  # remove the teachers entirely
     torch.testing.assert_close(extractor(obs), with_teachers, rtol=0, atol=0)
     torch.testing.assert_close(student(obs), with_teachers, rtol=0, atol=0)
 

@@ -127,12 +127,25 @@ def vision_train(image_folder: Path, zoo: list[Path], out: Path, method: str, *e
                    "--lr-steps", 2, "--workers", 0, "--out", out, *extra)  # fmt: skip
 
 
-@pytest.mark.parametrize("method", ["lite", "finetune", "scratch", "distill"])
+# Knowledge Flow exports once the dependency loss has freed its student: a large weight does it at once.
+FREE_KFLOW = ("--method-option", "dependency_weight=1000", "--method-option", "ramp_updates=1")
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [
+        ("lite", ()),
+        ("finetune", ()),
+        ("scratch", ()),
+        ("distill", ("--method-option", "weight=2")),
+        ("kflow", FREE_KFLOW),
+    ],
+)
 def test_trained_model_exports_to_plain_torchvision_with_the_same_outputs(
-    method, image_folder, resnet18_zoo, tmp_path, capsys
+    method, extra, image_folder, resnet18_zoo, tmp_path, capsys
 ):
     zoo = resnet18_zoo[:1] if method == "finetune" else [] if method == "scratch" else resnet18_zoo
-    assert vision_train(image_folder, zoo, tmp_path, method) == 0
+    assert vision_train(image_folder, zoo, tmp_path, method, *extra) == 0
     run_dir = tmp_path / f"{image_folder.name}_resnet18_{method}_s0"
     assert 0.0 <= json.loads((run_dir / "eval.json").read_text())["top1"] <= 1.0
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
@@ -178,13 +191,14 @@ def test_cost_columns_count_what_the_paper_counts():
     assert run_cli("vision", "cost", "--arch", "resnet18", "--sources", 2, "--crop", 32, "--train-batch", 2) == 0
 
 
-@pytest.mark.parametrize("method", ["zoo", "ensemble"])
+@pytest.mark.parametrize("method", ["zoo", "ensemble", "kflow"])
 def test_zoo_and_ensemble_train_but_do_not_export(method, image_folder, resnet18_zoo, tmp_path, capsys):
     assert vision_train(image_folder, resnet18_zoo, tmp_path, method) == 0
     run_dir = tmp_path / f"{image_folder.name}_resnet18_{method}_s0"
     assert (run_dir / "model.pt").exists()
     assert run_cli("vision", "export", run_dir, "-o", tmp_path / "x.pth") == 2
-    assert "error" in capsys.readouterr().err
+    expected = {"zoo": "full Zoo-Tuning", "ensemble": "ensemble", "kflow": "still depends on its teachers"}[method]
+    assert expected in capsys.readouterr().err
 
 
 def test_killed_vision_run_resumes_from_its_checkpoint(image_folder, resnet18_zoo, tmp_path, capsys, monkeypatch):
@@ -209,6 +223,12 @@ def test_bad_vision_input_is_one_line(image_folder, tmp_path, capsys):
     assert "needs DIR/train and DIR/val" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="unknown vision method 'zoo-tuning'"):
         VisionConfig(data=f"imagefolder:{image_folder}", method="zoo-tuning")
+    assert run_cli("vision", "train", "--data", f"imagefolder:{image_folder}", "--method", "distill",
+                   "--method-option", "ramp_updates=5", "--out", tmp_path / "out") == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has no option 'ramp_updates' (takes weight, decay_updates)" in err, err
+    with pytest.raises(ConfigError, match="option weight of 'distill' must be a number"):
+        VisionConfig(data=f"imagefolder:{image_folder}", method="distill", options={"weight": "high"})
     config = VisionConfig(data=f"imagefolder:{image_folder}", method="scratch", arch="resnet18", iters=1)
     (tmp_path / "runs" / config.run_name()).mkdir(parents=True)
     VisionConfig(data=config.data, method="scratch", arch="resnet18", iters=2).save(

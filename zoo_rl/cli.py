@@ -263,7 +263,7 @@ def cmd_vision_train(args: argparse.Namespace) -> None:
         data=args.data, zoo=[str(p) for p in args.zoo], arch=args.arch, method=args.method, iters=args.iters,
         batch_size=args.batch_size, lr=args.lr, lr_steps=args.lr_steps, crop=args.crop, resize=args.resize,
         ten_crop=args.ten_crop, seed=args.seed, workers=args.workers, checkpoint_freq=args.checkpoint_freq,
-        device=args.device, distill_weight=args.distill_weight, distill_decay=args.distill_decay,
+        device=args.device, options=dict(_parse_option(o) for o in args.method_option),
     )  # fmt: skip
     run_dir = train_vision(config, args.out)
     print(f"{run_dir}: top-1 {json.loads((run_dir / 'eval.json').read_text())['top1']:.4f}")
@@ -315,9 +315,11 @@ def _vision_parser(sub) -> None:
     p.add_argument("--data", required=True, help="imagefolder:DIR (DIR/train, DIR/val) or cifar100:DIR")
     p.add_argument("--zoo", nargs="+", type=Path, default=[], help="checkpoint files (torchvision, MoCo, "
                    "Mask/Keypoint R-CNN, DeepLabV3)")  # fmt: skip
-    p.add_argument("--method", default="zoo", help="zoo, lite, finetune, scratch, ensemble or distill (default: zoo)")
-    p.add_argument("--distill-weight", type=float, default=1.0, help="distill: weight of the distillation loss")
-    p.add_argument("--distill-decay", type=int, default=0, help="distill: iterations to decay that weight to 0")
+    p.add_argument(
+        "--method", default="zoo", help="zoo, lite, finetune, scratch, ensemble, distill or kflow (default: zoo)"
+    )
+    p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method "
+                   "(distill: weight, decay_updates; kflow: dependency_weight, ramp_updates)")  # fmt: skip
     p.add_argument("--arch", default="resnet50", help="resnet18, resnet34, resnet50 or resnet101")
     p.add_argument("--iters", type=int, default=15_000)
     p.add_argument("--batch-size", type=int, default=48)

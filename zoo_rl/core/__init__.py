@@ -4,11 +4,13 @@ Layers that adaptively aggregate the parameters of m pretrained models of the sa
 architecture (Shu et al., "Zoo-Tuning: Adaptive Transfer from a Zoo of Models",
 ICML 2021), and the functions that build such a model from an ordinary module
 (:func:`zooify`) and collapse it back into one (:func:`merge`); and the feature
-distillation of the Distill baseline (:class:`FeatureDistillation`), for any student.
+distillation of the Distill baseline (:class:`FeatureDistillation`) and the Knowledge Flow
+baseline (:class:`KnowledgeFlow`), for any student.
 """
 
 from .distill import AddAuxiliaryLoss, FeatureDistillation
 from .gate import GATE_NORMS, Gate, GateNorm, SourcePrior
+from .kflow import KnowledgeFlow
 from .layers import (
     CONV_STRATEGIES,
     DEFAULT_CONV_STRATEGY,
@@ -30,6 +32,7 @@ __all__ = [
     "FeatureDistillation",
     "Gate",
     "GateNorm",
+    "KnowledgeFlow",
     "SourcePrior",
     "ZooConv2d",
     "ZooLayer",

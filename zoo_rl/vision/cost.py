@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from zoo_rl.core import merge, zoo_layers
+from zoo_rl.core import KnowledgeFlow, merge, zoo_layers
 from zoo_rl.costs import forward_cost
 
 from .models import METHODS, Classifier, DistilledTrunk, classifier_from_sources, trunk
@@ -32,6 +32,8 @@ def for_inference(model: Classifier) -> Classifier:
         if isinstance(backbone, DistilledTrunk):
             model.backbones[i] = backbone.student
             continue
+        if isinstance(backbone, KnowledgeFlow):
+            continue  # its teachers run until the dependency loss has freed the student
         layers = zoo_layers(backbone)
         if layers and all(layer.lite or bool(layer.frozen) for layer in layers.values()):
             model.backbones[i] = merge(backbone)

@@ -1,7 +1,8 @@
 """Image classifiers on torchvision ResNets, one per transfer method, on the zoo_rl core.
 
 Every model is a torchvision ResNet trunk (``fc`` removed) followed by a new linear
-head, so that lite, finetune, distill and scratch models export to a plain
+head, so that lite, finetune, distill, scratch and (once free of its teachers) Knowledge Flow
+models export to a plain
 ``torchvision.models.resnetXX(num_classes=K)`` state dict.
 """
 
@@ -14,12 +15,17 @@ import torch
 import torchvision
 from torch import nn
 
-from zoo_rl.core import FeatureDistillation, merge, zoo_layers, zooify
+from zoo_rl.core import FeatureDistillation, KnowledgeFlow, merge, zoo_layers, zooify
 
 from .checkpoints import backbone_weights
 
 ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")
-METHODS: tuple[str, ...] = ("zoo", "lite", "finetune", "scratch", "ensemble", "distill")
+METHODS: tuple[str, ...] = ("zoo", "lite", "finetune", "scratch", "ensemble", "distill", "kflow")
+# The options each method takes (``--method-option KEY=VALUE``), as the RL methods name them.
+METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "distill": ("weight", "decay_updates"),
+    "kflow": ("dependency_weight", "ramp_updates"),
+}
 
 
 def trunk(arch: str) -> nn.Module:
@@ -33,6 +39,22 @@ def trunk(arch: str) -> nn.Module:
 
 def trunk_features(arch: str) -> int:
     return 512 if arch in ("resnet18", "resnet34") else 2048
+
+
+def resnet_stages(net: nn.Module) -> list[nn.Module]:
+    """A ResNet trunk as Knowledge Flow's four stages: stem + layer1, layer2, layer3, layer4 +
+    pooling (its output, the trunk's features, is flat)."""
+    return [
+        nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1),
+        net.layer2,
+        net.layer3,
+        nn.Sequential(net.layer4, net.avgpool, nn.Flatten(1)),
+    ]
+
+
+def resnet_stage_widths(arch: str) -> list[tuple[int, bool]]:
+    last = trunk_features(arch)
+    return [(last // 8, True), (last // 4, True), (last // 2, True), (last, False)]
 
 
 class DistilledTrunk(nn.Module):
@@ -79,18 +101,21 @@ def classifier_from_sources(
     """``zoo``/``lite`` aggregate every convolution of the m trunk state dicts ``sources``
     (BatchNorm starts from their mean), ``finetune`` starts from one, ``ensemble`` trains one
     backbone per source, ``distill`` trains a random trunk with feature distillation from the
-    frozen sources (``options``: ``weight``, ``decay_updates``), ``scratch`` ignores them.
-    ``options`` of ``zoo``/``lite`` go to :func:`zooify`."""
+    frozen sources, ``kflow`` a random trunk in Knowledge Flow with them, ``scratch`` ignores
+    them.  ``options``: :data:`METHOD_OPTIONS`; those of ``zoo``/``lite`` go to :func:`zooify`."""
     if method == "finetune" and len(sources) != 1:
         raise ValueError(f"finetune starts from one checkpoint, got {len(sources)}")
     if method in ("zoo", "lite"):
         backbones = [zooify(trunk(arch), sources, lite=method == "lite", **options)]
-    elif method == "distill":
+    elif method in ("distill", "kflow"):
         teachers = [trunk(arch) for _ in sources]
         for teacher, weights in zip(teachers, sources, strict=True):
             teacher.load_state_dict(weights)
         features = trunk_features(arch)
-        backbones = [DistilledTrunk(trunk(arch), FeatureDistillation(teachers, features, features, **options))]
+        if method == "distill":
+            backbones = [DistilledTrunk(trunk(arch), FeatureDistillation(teachers, features, features, **options))]
+        else:
+            backbones = [KnowledgeFlow(trunk(arch), teachers, resnet_stages, resnet_stage_widths(arch), **options)]
     elif method == "scratch":
         backbones = [trunk(arch)]
     else:
@@ -110,6 +135,8 @@ def to_torchvision(model: Classifier, arch: str) -> dict[str, torch.Tensor]:
     backbone = model.backbones[0]
     if isinstance(backbone, DistilledTrunk):
         backbone = backbone.student  # the teachers only trained it
+    if isinstance(backbone, KnowledgeFlow):
+        backbone = backbone.free_student()  # raises while a teacher weight is left
     if zoo_layers(backbone):
         backbone = merge(backbone)  # raises for full Zoo-Tuning, whose weights depend on each input
     state = {k: v for k, v in backbone.state_dict().items() if not k.startswith("fc.")}

@@ -30,7 +30,7 @@ from zoo_rl.rng import rng_state, set_rng_state
 from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
 from .data import load_datasets
-from .models import ARCHS, METHODS, Classifier, DistilledTrunk, build_classifier
+from .models import ARCHS, METHOD_OPTIONS, METHODS, Classifier, DistilledTrunk, build_classifier
 
 CHECKPOINT = "checkpoint.pt"  # while training
 MODEL = "model.pt"  # the trained weights: a finished run
@@ -57,8 +57,7 @@ class VisionConfig:
     workers: int = 2
     checkpoint_freq: int = 500
     device: str = "cpu"
-    distill_weight: float = 1.0  # distill: weight of the feature-distillation loss
-    distill_decay: int = 0  # distill: iterations over which that weight decays to 0 (0: constant)
+    options: dict[str, float] = field(default_factory=dict)  # the method's options (METHOD_OPTIONS)
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -70,6 +69,13 @@ class VisionConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.crop > self.resize:
             raise ConfigError(f"crop ({self.crop}) must not exceed resize ({self.resize})")
+        allowed = METHOD_OPTIONS.get(self.method, ())
+        for key, value in self.options.items():
+            if key not in allowed:
+                takes = f"takes {', '.join(allowed)}" if allowed else "takes none"
+                raise ConfigError(f"vision method {self.method!r} has no option {key!r} ({takes})")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"option {key} of {self.method!r} must be a number, got {value!r}")
 
     def run_name(self) -> str:
         dataset = Path(self.data.partition(":")[2]).name or "data"
@@ -91,10 +97,7 @@ class VisionConfig:
 
 
 def build(config: VisionConfig, num_classes: int) -> Classifier:
-    options = (
-        dict(weight=config.distill_weight, decay_updates=config.distill_decay) if config.method == "distill" else {}
-    )
-    return build_classifier(config.arch, config.method, config.zoo, num_classes, **options).to(config.device)
+    return build_classifier(config.arch, config.method, config.zoo, num_classes, **config.options).to(config.device)
 
 
 def train_vision(config: VisionConfig, out: Path) -> Path:
