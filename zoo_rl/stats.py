@@ -20,9 +20,10 @@ import numpy as np
 
 CONFIDENCE = 0.95
 # Bootstrap replications: rliable's default is 50,000; its resampling runs in Python, and 2,000
-# keeps a study's report (dozens of intervals) near a minute on two CPU cores.
+# keep the 38-run study's report at about two minutes on two CPU cores.
 REPS = 2000
 SEED = 0  # every report is reproducible: same runs, same intervals
+Interval = tuple[float, float, float]  # point, low, high
 
 
 def _bootstrap(scores: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]], func: Callable[..., np.ndarray]):
@@ -64,7 +65,7 @@ def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return mean, low, high
 
 
-def aggregate_intervals(scores: Mapping[str, np.ndarray]) -> dict[str, dict[str, tuple[float, float, float]]]:
+def aggregate_intervals(scores: Mapping[str, np.ndarray]) -> dict[str, dict[str, Interval]]:
     """Interquartile mean and mean of normalised scores across tasks, per method, each as
     (point, low, high) with stratified bootstrap intervals (runs resampled within each task).
     ``scores[method]`` has shape (runs, tasks); one run has no interval (NaN), and is not
@@ -72,16 +73,13 @@ def aggregate_intervals(scores: Mapping[str, np.ndarray]) -> dict[str, dict[str,
     from rliable import metrics
 
     many = {k: s for k, s in scores.items() if len(s) > 1}
-    out: dict[str, dict[str, tuple[float, float, float]]] = {k: {} for k in scores}
+    out: dict[str, dict[str, Interval]] = {k: {} for k in scores}
     for name, func in (("iqm", metrics.aggregate_iqm), ("mean", metrics.aggregate_mean)):
         _, ci = _bootstrap(many, lambda s, f=func: np.array([f(s)])) if many else ({}, {})
         for k, s in scores.items():
             low, high = (ci[k][0, 0], ci[k][1, 0]) if k in ci else (math.nan, math.nan)
             out[k][name] = (float(func(s)), float(low), float(high))
     return out
-
-
-Interval = tuple[float, float, float]  # point, low, high
 
 
 def improvement_probability(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Interval]:
