@@ -91,7 +91,7 @@ class ExtractorLogger(BaseCallback):
                 continue
             if hasattr(extractor, "last_loss"):
                 self.logger.record(f"distill/{extractor_name}/loss", extractor.last_loss)
-                self.logger.record(f"distill/{extractor_name}/weight", extractor.current_weight())
+                self.logger.record(f"distill/{extractor_name}/weight", extractor.distillation.current_weight())
             if hasattr(extractor, "mixing_weights"):
                 with torch.no_grad():
                     weights = extractor.mixing_weights()
