@@ -344,7 +344,8 @@ def _vision_parser(sub) -> None:
     p.add_argument("--sources", type=int, default=5, help="zoo size m")
     p.add_argument("--num-classes", type=int, default=100)
     p.add_argument("--crop", type=int, default=224)
-    p.add_argument("--train-batch", type=int, default=48, help="per-batch work (weight aggregation) is shared by it")
+    p.add_argument("--train-batch", type=int, default=48,
+                   help="per-batch work (weight aggregation) is shared by it; 48: vision train's batch")  # fmt: skip
     p.set_defaults(func=cmd_vision_cost)
     p = verbs.add_parser("export", help="a lite/finetune/scratch run as a plain torchvision ResNet state dict")
     p.add_argument("rundir", type=Path)

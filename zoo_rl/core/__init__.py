@@ -20,7 +20,7 @@ from .layers import (
     ZooLayer,
     ZooLinear,
 )
-from .zooify import check_state_dicts, freeze_gates, gate_coefficients, merge, set_prior, zoo_layers, zooify
+from .zooify import check_state_dicts, freeze_gates, gate_coefficients, merge, mergeable, set_prior, zoo_layers, zooify
 
 __all__ = [
     "CONV_STRATEGIES",
@@ -41,6 +41,7 @@ __all__ = [
     "freeze_gates",
     "gate_coefficients",
     "merge",
+    "mergeable",
     "set_prior",
     "zoo_layers",
     "zooify",

@@ -121,6 +121,13 @@ def zoo_layers(model: nn.Module) -> dict[str, ZooLayer]:
     return {name: m for name, m in model.named_modules() if isinstance(m, ZooLayer)}
 
 
+def mergeable(model: nn.Module) -> bool:
+    """Whether :func:`merge` applies: ``model`` has zoo layers and each mixes its sources with
+    shared coefficients (the lite EMA or a frozen gate), not with coefficients per input."""
+    layers = zoo_layers(model).values()
+    return bool(layers) and all(layer.lite or bool(layer.frozen) for layer in layers)
+
+
 def merge(model: nn.Module) -> nn.Module:
     """A plain copy of ``model`` with every zoo layer collapsed into one ordinary layer.
 

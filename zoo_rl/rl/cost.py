@@ -19,7 +19,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
-from zoo_rl.core import merge, zoo_layers
+from zoo_rl.core import merge, mergeable
 from zoo_rl.costs import forward_cost
 
 TRAIN_BATCH = 256
@@ -49,7 +49,7 @@ def merged_for_inference(policy: nn.Module) -> nn.Module:
     policy = _copy(policy)
     for module in list(policy.modules()):
         zoo = getattr(module, "zoo", None)
-        if isinstance(zoo, nn.Module) and all(layer.lite or bool(layer.frozen) for layer in zoo_layers(zoo).values()):
+        if isinstance(zoo, nn.Module) and mergeable(zoo):
             module.zoo = merge(zoo)
     return policy
 

@@ -14,12 +14,13 @@ import copy
 import torch
 from torch import nn
 
-from zoo_rl.core import KnowledgeFlow, merge, zoo_layers
+from zoo_rl.core import KnowledgeFlow, merge, mergeable
 from zoo_rl.costs import forward_cost
 
 from .models import METHODS, Classifier, DistilledTrunk, classifier_from_sources, trunk
+from .train import VisionConfig
 
-TRAIN_BATCH = 48  # the batch size of `zoo-rl vision train`: work done once per batch is shared by 48 images
+TRAIN_BATCH = VisionConfig.batch_size  # that of `zoo-rl vision train`: per-batch work is shared by it
 # The paper's Table 1 (ResNet-50, 224x224): GFLOPs (multiply-accumulates) and parameters.
 PAPER = {"single ResNet-50": (4.12, 23.71e6), "Zoo-Tuning, training": (4.53, 130.43e6)}
 
@@ -34,8 +35,7 @@ def for_inference(model: Classifier) -> Classifier:
             continue
         if isinstance(backbone, KnowledgeFlow):
             continue  # its teachers run until the dependency loss has freed the student
-        layers = zoo_layers(backbone)
-        if layers and all(layer.lite or bool(layer.frozen) for layer in layers.values()):
+        if mergeable(backbone):
             model.backbones[i] = merge(backbone)
     return model
 

@@ -37,6 +37,13 @@ def trunk(arch: str) -> nn.Module:
     return model
 
 
+def loaded_trunk(arch: str, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """A trunk holding ``weights`` (a source's trunk state dict)."""
+    model = trunk(arch)
+    model.load_state_dict(weights)
+    return model
+
+
 def trunk_features(arch: str) -> int:
     return 512 if arch in ("resnet18", "resnet34") else 2048
 
@@ -108,9 +115,7 @@ def classifier_from_sources(
     if method in ("zoo", "lite"):
         backbones = [zooify(trunk(arch), sources, lite=method == "lite", **options)]
     elif method in ("distill", "kflow"):
-        teachers = [trunk(arch) for _ in sources]
-        for teacher, weights in zip(teachers, sources, strict=True):
-            teacher.load_state_dict(weights)
+        teachers = [loaded_trunk(arch, weights) for weights in sources]
         features = trunk_features(arch)
         if method == "distill":
             backbones = [DistilledTrunk(trunk(arch), FeatureDistillation(teachers, features, features, **options))]
@@ -119,11 +124,7 @@ def classifier_from_sources(
     elif method == "scratch":
         backbones = [trunk(arch)]
     else:
-        backbones = []
-        for weights in sources:
-            backbone = trunk(arch)
-            backbone.load_state_dict(weights)
-            backbones.append(backbone)
+        backbones = [loaded_trunk(arch, weights) for weights in sources]
     return Classifier(backbones, trunk_features(arch), num_classes)
 
 
