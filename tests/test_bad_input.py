@@ -18,8 +18,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import NatureCNN
 
 from tests.conftest import run_cli
+from zoo_rl.errors import CheckpointError
 from zoo_rl.rl import ZooFileError, nature_cnn_weights
-from zoo_rl.rl.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint
+from zoo_rl.rl.checkpoint import CHECKPOINT, load_checkpoint
 from zoo_rl.rl.manifest import zoo_paths
 
 
@@ -122,7 +123,7 @@ BAD = {
     "unknown hyperparameter": (unknown_hyperparameter, "hp.yaml: ppo.hyperparams: unknown key(s) ['n_stepz']"),
     "unknown algo entry key": (unknown_algo_entry_key, "hp.yaml: ppo: unknown key(s) ['hyperparam']"),
     "bad schedule": (bad_schedule, "learning_rate: expected lin_<number>, got 'lin_abc'"),
-    "hyperparameter value": (rejected_hyperparameter_value, "cannot build the ppo model from its hyperparameters"),
+    "hyperparameter value": (rejected_hyperparameter_value, "cannot build the ppo model from its hyperparameters and method options"),
     "negative steps": (lambda z, t: {"--steps": -5}, "steps must be >= 1, got -5"),
     "zero environments": (lambda z, t: {"--n-envs": 0}, "n_envs must be >= 1, got 0"),
     "sticky actions out of range": (lambda z, t: {"--sticky-actions": 1.5}, "sticky_actions must be in [0, 1)"),
@@ -192,3 +193,20 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / CHECKPOINT).write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError, match=r"checkpoint\.pt: not a readable zoo-rl checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_main_reports_user_errors_in_one_line_and_lets_bugs_crash(tmp_path, monkeypatch, capsys):
+    """A ZooRlError is one line and exit 2; any other exception is a bug and keeps its traceback
+    (main used to catch every ValueError, so a numpy or torch bug looked like a user error)."""
+    from zoo_rl.cli import main
+
+    assert main(["summary", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo-rl summary: error: ") and err.count("\n") == 1
+
+    def bug(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr("zoo_rl.rl.plotting.find_runs", bug)
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        main(["summary", str(tmp_path)])

@@ -12,7 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zoo_rl.rl.config import ConfigError, RunConfig, algo_defaults
+from zoo_rl.errors import ConfigError
+from zoo_rl.rl.config import RunConfig, algo_defaults
 from zoo_rl.rl.manifest import ManifestError, read_manifest
 
 FIELDS = [f.name for f in fields(RunConfig)]

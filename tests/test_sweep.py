@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from zoo_rl.rl.config import ConfigError
+from zoo_rl.errors import ConfigError
 from zoo_rl.sweep import load_sweep, run_sweep
 
 

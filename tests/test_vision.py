@@ -15,7 +15,7 @@ from torchvision.models import detection, segmentation
 
 from tests.conftest import run_cli
 from zoo_rl.core import zoo_layers
-from zoo_rl.rl.config import ConfigError
+from zoo_rl.errors import ConfigError
 from zoo_rl.vision.checkpoints import CheckpointFormatError, backbone_weights
 from zoo_rl.vision.models import build_classifier, trunk
 from zoo_rl.vision.train import VisionConfig, train_vision

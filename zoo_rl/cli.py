@@ -9,6 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from zoo_rl.errors import ConfigError
+
 
 def _common_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algo", default="ppo", help="ppo, a2c, dqn or qrdqn (default: ppo)")
@@ -105,7 +107,7 @@ def transfer_configs(args: argparse.Namespace) -> list:
     zoo = zoo_paths(args.zoo) if args.zoo else []
     sources = zoo if args.source == "all" else [pin_member(args.source) if args.source else None]
     if args.source == "all" and (args.method != "finetune" or not zoo):
-        raise ValueError("--source all needs --method finetune and a --zoo to take the sources from")
+        raise ConfigError("--source all needs --method finetune and a --zoo to take the sources from")
     options = dict(_parse_option(o) for o in args.method_option)
     run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it
     return [
@@ -122,7 +124,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
-    from zoo_rl.rl.config import ConfigError, RunConfig
+    from zoo_rl.rl.config import RunConfig
     from zoo_rl.rl.train import train
 
     if not (args.rundir / "config.yaml").is_file():
@@ -185,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> None:
-    from zoo_rl.rl.config import ConfigError, read_yaml
+    from zoo_rl.io_utils import read_yaml
     from zoo_rl.rl.plotting import plot_runs
 
     qs = read_yaml(args.config)
@@ -455,20 +457,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from zoo_rl.envs import UnknownGameError
-    from zoo_rl.rl.checkpoint import TrainingDiverged
-    from zoo_rl.rl.config import ConfigError
-    from zoo_rl.rl.manifest import ManifestError
-    from zoo_rl.rl.zoo_files import ZooFileError
+    from zoo_rl.errors import TrainingDiverged, ZooRlError
 
     try:
         args.func(args)
-    except (ConfigError, ZooFileError, ManifestError, UnknownGameError, ValueError) as err:
-        print(f"zoo-rl {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except TrainingDiverged as err:
         print(f"zoo-rl {args.command}: training diverged: {err}", file=sys.stderr)
         return 3
+    except ZooRlError as err:  # anything else is a bug: its traceback is kept
+        print(f"zoo-rl {args.command}: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

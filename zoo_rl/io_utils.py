@@ -1,4 +1,6 @@
-"""Atomic file writes: a crash mid-write never replaces a good file with a partial one."""
+"""File helpers shared by every layer: atomic writes (a crash mid-write never replaces a good
+file with a partial one) and the readers of a run's own YAML and torch files, whose failures are
+one-line errors naming the file."""
 
 from __future__ import annotations
 
@@ -7,6 +9,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo_rl.errors import CheckpointError, ConfigError
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -46,3 +53,26 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file holding a mapping."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: no such config file") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def read_weights(path: Path, what: str = "checkpoint", map_location: str = "cpu") -> Any:
+    """A run's own torch file (checkpoint or model), read as weights only: never unpickled."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or a pickle payload refused by weights_only
+        raise CheckpointError(f"{path}: not a readable zoo-rl {what} ({str(err).splitlines()[0]})") from err

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from zoo_rl.rl.config import ConfigError
+from zoo_rl.errors import ConfigError
 
 CONFIG = "config.yaml"
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage
 
+from zoo_rl.errors import ConfigError
+
 from .ale_vector import AleVecEnv
 from .games import gym_id, rom_id
 
@@ -41,14 +43,14 @@ class AtariSettings:
             value = getattr(self, f.name)
             expected = {"int": (int,), "float": (int, float), "bool": (bool,)}[f.type]
             if not isinstance(value, expected) or (isinstance(value, bool) and f.type != "bool"):
-                raise ValueError(f"env setting {f.name} must be of type {f.type}, got {value!r:.40}")
+                raise ConfigError(f"env setting {f.name} must be of type {f.type}, got {value!r:.40}")
         for name in ("frame_stack", "frame_skip", "screen_size", "max_episode_frames"):
             if getattr(self, name) < 1:
-                raise ValueError(f"env setting {name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"env setting {name} must be >= 1, got {getattr(self, name)}")
         if self.noop_max < 0:
-            raise ValueError(f"env setting noop_max must be >= 0, got {self.noop_max}")
+            raise ConfigError(f"env setting noop_max must be >= 0, got {self.noop_max}")
         if not 0.0 <= self.sticky_actions < 1.0:
-            raise ValueError(f"env setting sticky_actions must be in [0, 1), got {self.sticky_actions}")
+            raise ConfigError(f"env setting sticky_actions must be in [0, 1), got {self.sticky_actions}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,11 +74,11 @@ def make_atari_vec_env(
     """
     settings = settings or AtariSettings()
     if n_envs < 1:
-        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+        raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
     life_loss = settings.terminal_on_life_loss and training
     clip = settings.clip_reward and training
     if render and backend != "sb3":
-        raise ValueError(f"rendering needs the sb3 env backend, got {backend!r}")
+        raise ConfigError(f"rendering needs the sb3 env backend, got {backend!r}")
     if backend == "ale_vector":
         env: VecEnv = AleVecEnv(
             rom_id(game),
@@ -93,7 +95,7 @@ def make_atari_vec_env(
     elif backend == "sb3":
         env = _sb3_env(game, n_envs, settings, life_loss, clip, render)
     else:
-        raise ValueError(f"unknown env backend {backend!r}; expected one of {BACKENDS}")
+        raise ConfigError(f"unknown env backend {backend!r}; expected one of {BACKENDS}")
     env.seed(seed)
     return env
 

@@ -7,8 +7,10 @@ import difflib
 import re
 from functools import cache
 
+from zoo_rl.errors import ZooRlError
 
-class UnknownGameError(ValueError):
+
+class UnknownGameError(ZooRlError, ValueError):
     """A game name that no installed ALE ROM matches."""
 
 

@@ -25,7 +25,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from zoo_rl.io_utils import atomic_write
+from zoo_rl.errors import CheckpointError, TrainingDiverged
+from zoo_rl.io_utils import atomic_write, read_weights
 from zoo_rl.rng import rng_state, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
@@ -34,14 +35,6 @@ CHECKPOINT = "checkpoint.pt"
 FINISHED = "eval.json"
 FORMAT = 1
 _BUFFER_SCALARS = ("pos", "full")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or a parameter became NaN or infinite; the message says what and when."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used to resume; the message names it."""
 
 
 def assert_finite(model: BaseAlgorithm, last_good: int | None) -> None:
@@ -95,14 +88,6 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path, extra: dict[str, Any]) 
     for old in run_dir.glob("replay_buffer_*.npz"):
         if old.name != buffer_file:
             old.unlink()
-
-
-def read_weights(path: Path, what: str = "checkpoint", map_location: str = "cpu") -> Any:
-    """A run's own torch file (checkpoint or model), read as weights only: never unpickled."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or a pickle payload refused by weights_only
-        raise CheckpointError(f"{path}: not a readable zoo-rl {what} ({str(err).splitlines()[0]})") from err
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from zoo_rl.envs import AtariSettings, UnknownGameError, display_name
+from zoo_rl.errors import ConfigError
+from zoo_rl.io_utils import read_yaml
 from zoo_rl.rl.recipes import DEFAULT_RECIPE
 from zoo_rl.rl.zoo_files import member_name
 
@@ -29,10 +31,6 @@ COMMANDS: tuple[str, ...] = ("pretrain", "transfer")
 
 # Constructor arguments that zoo-rl sets itself; everything else may come from the YAML.
 _RESERVED = frozenset({"self", "policy", "env", "seed", "device", "verbose", "_init_setup_model"})
-
-
-class ConfigError(ValueError):
-    """A config file or value that is not what zoo-rl expects; the message names it."""
 
 
 def algorithm_class(algo: str) -> type:
@@ -50,18 +48,6 @@ def unknown_hyperparams(algo: str, hyperparams: dict[str, Any]) -> list[str]:
     """Keys of ``hyperparams`` that the constructor of ``algo`` does not take."""
     accepted = set(inspect.signature(algorithm_class(algo).__init__).parameters) - _RESERVED
     return sorted(set(hyperparams) - accepted)
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: no such config file") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
 
 
 def algo_defaults(algo: str, path: Path | None = None) -> tuple[int, dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
+from zoo_rl.errors import ConfigError
 
 Actor = Callable[[np.ndarray], np.ndarray]
 
@@ -28,7 +29,7 @@ def evaluate(
     are not over-represented (as in SB3's ``evaluate_policy``).
     """
     if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
     n_envs = min(n_envs or episodes, episodes)
     targets = np.array([(episodes + i) // n_envs for i in range(n_envs)])
     env = make_atari_vec_env(game, n_envs, seed, settings, backend=backend, training=False)
@@ -69,7 +70,7 @@ def record_games(
     except ImportError as e:  # an optional extra
         raise ImportError("recording video needs the video extra: pip install 'zoo-rl[video]'") from e
     if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
     settings = settings or AtariSettings()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from zoo_rl.envs import make_atari_vec_env
+from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write
 from zoo_rl.rl.methods import METHODS, get_method
 from zoo_rl.rl.policies import load_run_model
@@ -22,7 +23,7 @@ def export_run(run_dir: Path, output: Path) -> Path:
 
     model, config = load_run_model(Path(run_dir))
     if not get_method(config.method).exportable:
-        raise ValueError(
+        raise ConfigError(
             f"{run_dir}: method {config.method!r} keeps input-dependent weights and cannot become one NatureCNN; "
             "export works for " + ", ".join(name for name, m in METHODS.items() if m.exportable) + " runs"
         )

@@ -34,6 +34,7 @@ from zoo_rl.core import (
     zoo_layers,
     zooify,
 )
+from zoo_rl.errors import ConfigError
 
 from .recipes import DEFAULT_RECIPE, RECIPES
 from .zoo_files import member_name, nature_cnn_weights
@@ -95,9 +96,9 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         conv_strategy: str = DEFAULT_CONV_STRATEGY,
     ):
         if linear_gate not in ("pooled", "flat"):
-            raise ValueError(f"linear_gate must be 'pooled' or 'flat', got {linear_gate!r}")
+            raise ConfigError(f"linear_gate must be 'pooled' or 'flat', got {linear_gate!r}")
         if recipe not in RECIPES:
-            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+            raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
         given = dict(gate_norm=gate_norm, gate_temperature=gate_temperature, shared_prior=shared_prior,
                      rescale=rescale, source_grad_scale=source_grad_scale, scratch_member=scratch_member)  # fmt: skip
         options = {**RECIPES[recipe], **{k: v for k, v in given.items() if v is not None}}
@@ -143,7 +144,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         layers = zoo_layers(self.zoo)
         chain = [layers.get(name) for name in CHAIN]
         if any(layer is None for layer in chain):
-            raise ValueError("needs every NatureCNN layer aggregated (zoo_linear=True)")
+            raise ConfigError("needs every NatureCNN layer aggregated (zoo_linear=True)")
         return chain  # type: ignore[return-value]
 
     @torch.no_grad()
@@ -166,7 +167,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         setting the shared source prior (softmax gates with ``shared_prior=True``)."""
         m = len(self.member_names)
         if not 0.0 < coefficient < 1.0 or m < 2:
-            raise ValueError(f"a starting coefficient must be in (0, 1) with 2+ members, got {coefficient}")
+            raise ConfigError(f"a starting coefficient must be in (0, 1) with 2+ members, got {coefficient}")
         temperature = next(iter(zoo_layers(self.zoo).values())).gate.temperature
         logits = torch.zeros(m)
         logits[member] = temperature * math.log(coefficient * (m - 1) / (1.0 - coefficient))
@@ -190,7 +191,7 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         """
         chain = self._chain()
         if any(layer.align is not None and not _is_identity(layer.align) for layer in chain):
-            raise ValueError("match_channels needs untrained (identity) channel alignments")
+            raise ConfigError("match_channels needs untrained (identity) channel alignments")
         device = chain[0].weights.device
         m = chain[0].num_sources
         inputs = [_as_input(frames, device)] * m

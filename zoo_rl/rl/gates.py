@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_csv
 from zoo_rl.rl.plotting import binned, find_runs, seed_groups
 
@@ -65,7 +66,7 @@ def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
                          for s, m, lo, hi in zip(edges[1:], mean, low, high, strict=True)]  # fmt: skip
         panels.append((f"{game} {label} (n={len(per_run)})", panel))
     if not panels:
-        raise ValueError(f"no gate coefficients logged in the runs under {', '.join(map(str, paths))}")
+        raise ConfigError(f"no gate coefficients logged in the runs under {', '.join(map(str, paths))}")
     ncols = max(len(p) for _, p in panels)
     fig, axes = plt.subplots(len(panels), ncols, figsize=(3.6 * ncols, 2.8 * len(panels)), squeeze=False)
     colors = plt.get_cmap("tab10").colors

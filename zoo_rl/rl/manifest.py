@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from zoo_rl.errors import ZooRlError
 from zoo_rl.io_utils import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
@@ -13,7 +14,7 @@ ENTRY_KEYS = ("file", "game", "algorithm", "agent_steps", "seed", "eval", "sha25
 EVAL_KEYS = ("mean", "std", "episodes")
 
 
-class ManifestError(ValueError):
+class ManifestError(ZooRlError, ValueError):
     """A manifest that is not what zoo-rl expects; the message names the file and key."""
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_csv
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
@@ -33,7 +34,7 @@ def find_runs(paths: list[Path], finished_only: bool = False) -> list[Path]:
         runs = [r for r in runs if (r / FINISHED).exists()]
     if not runs:
         what = f"finished runs (with {FINISHED})" if finished_only else "run directories (with config.yaml)"
-        raise ValueError(f"no {what} in {', '.join(map(str, paths))}")
+        raise ConfigError(f"no {what} in {', '.join(map(str, paths))}")
     return runs
 
 
@@ -61,7 +62,7 @@ def seed_groups(run_dirs: list[Path]) -> dict[tuple[str, str], list[tuple[RunCon
             other = {**config.identity(), "seed": None}
             if other != same:
                 differ = ", ".join(k for k in same if same[k] != other[k])
-                raise ValueError(f"{run}: not another seed of {first_run} (differs in {differ}); report them apart")
+                raise ConfigError(f"{run}: not another seed of {first_run} (differs in {differ}); report them apart")
     return dict(groups)
 
 

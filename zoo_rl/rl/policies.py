@@ -17,6 +17,7 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
 from zoo_rl.envs import AtariSettings, display_name, make_atari_vec_env
+from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.evaluate import Actor
 from zoo_rl.rl.zoo_files import NATURE_CNN_KEYS, action_head, extractor_prefix, read_policy_state_dict
@@ -43,7 +44,7 @@ class ZipPolicy(nn.Module):
         super().__init__()
         prefix = extractor_prefix(state)
         if prefix is None:
-            raise ValueError(f"{path}: not a NatureCNN policy")
+            raise ConfigError(f"{path}: not a NatureCNN policy")
         weights = {k: state[prefix + k] for k in NATURE_CNN_KEYS}
         channels = weights["cnn.0.weight"].shape[1]
         space = gym.spaces.Box(0, 255, (channels, 84, 84), np.uint8)
@@ -51,7 +52,7 @@ class ZipPolicy(nn.Module):
         self.cnn.load_state_dict(weights)
         self.family, w, b = action_head(state)
         if w.shape[0] % n_actions:
-            raise ValueError(f"{path}: action head has {w.shape[0]} outputs, the game has {n_actions} actions")
+            raise ConfigError(f"{path}: action head has {w.shape[0]} outputs, the game has {n_actions} actions")
         self.head = nn.Linear(w.shape[1], w.shape[0])
         self.head.load_state_dict({"weight": w, "bias": b})
         self.n_actions = n_actions
@@ -75,7 +76,7 @@ def load_actor(path: Path, game: str | None, stochastic: bool = False) -> tuple[
         model.policy.set_training_mode(False)
         return (lambda obs: model.predict(obs, deterministic=deterministic)[0]), game, config.settings, deterministic
     if game is None:
-        raise ValueError(f"{path}: --game is required to evaluate a model zip")
+        raise ConfigError(f"{path}: --game is required to evaluate a model zip")
     settings = AtariSettings()
     env = make_atari_vec_env(game, 1, 0, settings)
     n_actions = int(env.action_space.n)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_csv, atomic_write_text
 from zoo_rl.rl.atari_scores import REFERENCE_SCORES, human_normalized
 from zoo_rl.rl.checkpoint import FINISHED
@@ -32,7 +33,7 @@ def run_record(run_dir: Path, config: RunConfig, bins: int = 20) -> dict:
     """Final score, area under the learning curve (the mean of its binned points: the average
     score over training) and costs of one finished run, whose ``config`` the caller has loaded."""
     if not (run_dir / FINISHED).exists():
-        raise ValueError(f"{run_dir}: run has not finished (no {FINISHED}); pass finished runs only")
+        raise ConfigError(f"{run_dir}: run has not finished (no {FINISHED}); pass finished runs only")
     edges = np.linspace(0, config.steps * config.settings.frame_skip, bins + 1)
     curve = binned_curve(run_dir, edges)
     cost = json.loads((run_dir / "cost.json").read_text())
@@ -121,7 +122,7 @@ def write_summary(run_dirs: list[Path], output: Path) -> Path:
     ``-aggregate.csv`` and the performance profile as ``-profile.png``; return the .md path."""
     records = run_records(run_dirs)
     if not records:
-        raise ValueError("no finished runs to summarise")
+        raise ConfigError("no finished runs to summarise")
     output = Path(output).with_suffix(".md")
     rows = summary_rows(records)
     atomic_write_csv(output.with_suffix(".csv"), rows)

@@ -22,6 +22,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.tensorboard import SummaryWriter
 
+from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ScoreLogger
 from zoo_rl.rl.checkpoint import (
@@ -34,7 +35,7 @@ from zoo_rl.rl.checkpoint import (
     remove_checkpoint,
     restore,
 )
-from zoo_rl.rl.config import ConfigError, RunConfig, algorithm_class
+from zoo_rl.rl.config import RunConfig, algorithm_class
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
@@ -63,8 +64,12 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
         model = algorithm_class(config.algo)(
             "CnnPolicy", env, seed=config.seed, device=config.device, policy_kwargs=policy_kwargs, **hyperparams
         )
-    except (AssertionError, TypeError) as err:  # SB3 checks its hyperparameters with asserts
-        raise ConfigError(f"cannot build the {config.algo} model from its hyperparameters: {err}") from err
+    except (AssertionError, TypeError, ValueError) as err:
+        # Everything here comes from the user's hyperparameters and method options; SB3 checks
+        # the former with asserts, the zoo layers the latter with ValueErrors.
+        raise ConfigError(
+            f"cannot build the {config.algo} model from its hyperparameters and method options: {err}"
+        ) from err
     method.initialize(model, config)
     return model
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from zoo_rl.errors import ConfigError, ZooRlError
+
 NATURE_CNN_KEYS: tuple[str, ...] = (
     "cnn.0.weight",
     "cnn.0.bias",
@@ -39,7 +41,7 @@ EXTRACTOR_PREFIXES: tuple[str, ...] = (
 )
 
 
-class ZooFileError(ValueError):
+class ZooFileError(ZooRlError, ValueError):
     """A zoo member that cannot be used; the message names the file and the problem."""
 
 
@@ -165,7 +167,7 @@ def action_head(state: Mapping[str, torch.Tensor]) -> tuple[str, torch.Tensor, t
     for family, prefix in heads:
         if prefix + "weight" in state:
             return family, state[prefix + "weight"], state[prefix + "bias"]
-    raise ValueError("no action head (action_net, q_net.q_net or quantile_net.quantile_net) in the policy")
+    raise ConfigError("no action head (action_net, q_net.q_net or quantile_net.quantile_net) in the policy")
 
 
 def source_nature_cnns(observation_space, zoo, features_dim: int = 512, trainable: bool = True) -> torch.nn.ModuleList:

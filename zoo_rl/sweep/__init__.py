@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo_rl.errors import ConfigError
 from zoo_rl.rl.checkpoint import FINISHED
 
 from .backends import Outcome, execute, run_local, run_ray
@@ -30,9 +31,9 @@ def run_sweep(
     from zoo_rl.rl.summary import write_summary
 
     if backend not in ("local", "ray"):
-        raise ValueError(f"unknown sweep backend {backend!r}; expected local or ray")
+        raise ConfigError(f"unknown sweep backend {backend!r}; expected local or ray")
     if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     sweep = load_sweep(config, device, out)
     sweep.out.mkdir(parents=True, exist_ok=True)
     log(f"{len(sweep.runs)} runs in {sweep.out} ({backend} backend)")

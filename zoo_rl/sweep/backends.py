@@ -16,6 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from zoo_rl.errors import ConfigError
 from zoo_rl.rl.checkpoint import FINISHED
 
 from .grid import RunSpec
@@ -70,7 +71,7 @@ def run_ray(specs: list[RunSpec], cpus: float, gpus: float, address: str | None,
     try:
         import ray
     except ImportError as err:
-        raise ValueError("the ray backend needs Ray: pip install 'zoo-rl[ray]'") from err
+        raise ConfigError("the ray backend needs Ray: pip install 'zoo-rl[ray]'") from err
     started = not ray.is_initialized()
     if started:
         if address:

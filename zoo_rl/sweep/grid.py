@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo_rl.rl.config import ConfigError, read_yaml
+from zoo_rl.errors import ConfigError
+from zoo_rl.io_utils import read_yaml
 
 # Keys of `common` (and of each entry) and the `zoo-rl transfer` option each becomes.
 RUN_OPTIONS = ("algo", "steps", "zoo", "eval_episodes", "eval_freq", "n_envs", "hyperparams", "env_preset",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from zoo_rl.errors import ZooRlError
+
 # (format name, key prefix of the ResNet trunk), tried in this order.
 LAYOUTS: tuple[tuple[str, str], ...] = (
     ("moco", "module.encoder_q."),
@@ -25,7 +27,7 @@ LAYOUTS: tuple[tuple[str, str], ...] = (
 )
 
 
-class CheckpointFormatError(ValueError):
+class CheckpointFormatError(ZooRlError, ValueError):
     """A checkpoint that holds no ResNet trunk zoo-rl recognises; the message lists what it holds."""
 
 

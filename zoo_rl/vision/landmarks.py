@@ -22,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_rl.errors import ConfigError, ZooRlError
+
 # Number of points -> 0-based indices of the two outer eye corners.
 INTEROCULAR: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72), 29: (8, 9)}
 WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make_up", "occlusion", "blur")
 
 
-class LandmarkFormatError(ValueError):
+class LandmarkFormatError(ZooRlError, ValueError):
     """An annotation file that is not in its data set's format; the message names the file and line."""
 
 
@@ -99,7 +101,7 @@ def nme(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     predicted, truth = np.asarray(predicted, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     k = truth.shape[1]
     if k not in INTEROCULAR:
-        raise ValueError(f"no inter-ocular convention for {k} landmarks; expected one of {sorted(INTEROCULAR)}")
+        raise ConfigError(f"no inter-ocular convention for {k} landmarks; expected one of {sorted(INTEROCULAR)}")
     left, right = INTEROCULAR[k]
     interocular = np.linalg.norm(truth[:, left] - truth[:, right], axis=1)
     return np.linalg.norm(predicted - truth, axis=2).mean(axis=1) / interocular

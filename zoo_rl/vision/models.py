@@ -16,6 +16,7 @@ import torchvision
 from torch import nn
 
 from zoo_rl.core import FeatureDistillation, KnowledgeFlow, merge, zoo_layers, zooify
+from zoo_rl.errors import ConfigError
 
 from .checkpoints import backbone_weights
 
@@ -31,7 +32,7 @@ METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
 def trunk(arch: str) -> nn.Module:
     """A randomly initialised torchvision ResNet without its classifier (``fc`` = identity)."""
     if arch not in ARCHS:
-        raise ValueError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
+        raise ConfigError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
     model = getattr(torchvision.models, arch)(weights=None)
     model.fc = nn.Identity()
     return model
@@ -94,9 +95,9 @@ def build_classifier(
 ) -> Classifier:
     """The model of ``method`` from checkpoint files (see :func:`classifier_from_sources`)."""
     if method not in METHODS:
-        raise ValueError(f"unknown vision method {method!r}; expected one of {', '.join(METHODS)}")
+        raise ConfigError(f"unknown vision method {method!r}; expected one of {', '.join(METHODS)}")
     if method != "scratch" and not checkpoints:
-        raise ValueError(f"method {method!r} needs at least one checkpoint (--zoo)")
+        raise ConfigError(f"method {method!r} needs at least one checkpoint (--zoo)")
     reference = trunk(arch).state_dict()
     sources = [backbone_weights(path, reference)[1] for path in checkpoints] if method != "scratch" else []
     return classifier_from_sources(arch, method, sources, num_classes, **options)
@@ -111,7 +112,7 @@ def classifier_from_sources(
     frozen sources, ``kflow`` a random trunk in Knowledge Flow with them, ``scratch`` ignores
     them.  ``options``: :data:`METHOD_OPTIONS`; those of ``zoo``/``lite`` go to :func:`zooify`."""
     if method == "finetune" and len(sources) != 1:
-        raise ValueError(f"finetune starts from one checkpoint, got {len(sources)}")
+        raise ConfigError(f"finetune starts from one checkpoint, got {len(sources)}")
     if method in ("zoo", "lite"):
         backbones = [zooify(trunk(arch), sources, lite=method == "lite", **options)]
     elif method in ("distill", "kflow"):
@@ -132,7 +133,7 @@ def to_torchvision(model: Classifier, arch: str) -> dict[str, torch.Tensor]:
     """A state dict that ``torchvision.models.<arch>(num_classes=K)`` loads with ``strict=True``
     and that computes the same outputs (lite zoo trunks are merged into one ResNet)."""
     if len(model.backbones) != 1:
-        raise ValueError("an ensemble of several backbones is not one torchvision ResNet")
+        raise ConfigError("an ensemble of several backbones is not one torchvision ResNet")
     backbone = model.backbones[0]
     if isinstance(backbone, DistilledTrunk):
         backbone = backbone.student  # the teachers only trained it

@@ -23,9 +23,8 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from zoo_rl.core import gate_coefficients
-from zoo_rl.io_utils import atomic_write, atomic_write_text
-from zoo_rl.rl.checkpoint import TrainingDiverged, read_weights
-from zoo_rl.rl.config import ConfigError, read_yaml
+from zoo_rl.errors import ConfigError, TrainingDiverged
+from zoo_rl.io_utils import atomic_write, atomic_write_text, read_weights, read_yaml
 from zoo_rl.rng import rng_state, set_rng_state
 from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 

@@ -1,5 +1,7 @@
 """Transfer methods, one small module each, looked up by name."""
 
+from zoo_rl.errors import ConfigError
+
 from .base import Method, nature_cnns
 from .distill import Distill
 from .ensemble import Ensemble
@@ -16,7 +18,7 @@ METHODS: dict[str, type[Method]] = {
 
 def get_method(name: str) -> Method:
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     return METHODS[name]()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
+from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
 
 
@@ -34,7 +35,7 @@ class Method:
         unknown = sorted(set(config.method_options) - set(self.options))
         if unknown:
             expected = f"expected some of {self.options}" if self.options else "it takes none"
-            raise ValueError(f"unknown option(s) {unknown} for method {self.name}; {expected}")
+            raise ConfigError(f"unknown option(s) {unknown} for method {self.name}; {expected}")
         if self.extractor_class is None:
             return {}
         kwargs = dict(zoo=list(config.zoo), **self.extractor_kwargs(config))
