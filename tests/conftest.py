@@ -58,3 +58,18 @@ def tiny_zoo(tmp_path_factory, tiny_hyperparams) -> Path:
                      "--eval-episodes", 1, "--hyperparams", tiny_hyperparams, "--zoo-dir", root / "agents")  # fmt: skip
         assert rc == 0
     return root / "agents"
+
+
+@pytest.fixture(scope="session")
+def resnet18_zoo(tmp_path_factory) -> list[Path]:
+    """Two randomly initialised torchvision ResNet-18 checkpoints."""
+    import torch
+    import torchvision
+
+    folder = tmp_path_factory.mktemp("r18")
+    paths = []
+    for i in range(2):
+        torch.manual_seed(i)
+        paths.append(folder / f"source{i}.pth")
+        torch.save(torchvision.models.resnet18(weights=None).state_dict(), paths[-1])
+    return paths

@@ -123,7 +123,7 @@ BAD = {
     "unknown hyperparameter": (unknown_hyperparameter, "hp.yaml: ppo.hyperparams: unknown key(s) ['n_stepz']"),
     "unknown algo entry key": (unknown_algo_entry_key, "hp.yaml: ppo: unknown key(s) ['hyperparam']"),
     "bad schedule": (bad_schedule, "learning_rate: expected lin_<number>, got 'lin_abc'"),
-    "hyperparameter value": (rejected_hyperparameter_value, "cannot build the ppo model from its hyperparameters and method options"),
+    "hyperparameter value": (rejected_hyperparameter_value, "cannot build the ppo model from its hyperparameters"),
     "negative steps": (lambda z, t: {"--steps": -5}, "steps must be >= 1, got -5"),
     "zero environments": (lambda z, t: {"--n-envs": 0}, "n_envs must be >= 1, got 0"),
     "sticky actions out of range": (lambda z, t: {"--sticky-actions": 1.5}, "sticky_actions must be in [0, 1)"),

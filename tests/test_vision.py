@@ -17,7 +17,7 @@ from tests.conftest import run_cli
 from zoo_rl.core import zoo_layers
 from zoo_rl.errors import ConfigError
 from zoo_rl.vision.checkpoints import CheckpointFormatError, backbone_weights
-from zoo_rl.vision.models import build_classifier, trunk
+from zoo_rl.vision.models import build_model, trunk
 from zoo_rl.vision.train import VisionConfig, train_vision
 
 
@@ -66,7 +66,7 @@ def test_each_format_yields_the_resnet_trunk(resnet50_zoo):
 
 
 def test_a_zoo_of_all_five_formats_builds_one_resnet50(resnet50_zoo):
-    model = build_classifier("resnet50", "zoo", list(resnet50_zoo.values()), num_classes=10)
+    model = build_model("resnet50", "zoo", list(resnet50_zoo.values()), 10)
     layers = zoo_layers(model.backbones[0])
     assert len(layers) == 53 and all(layer.num_sources == 5 for layer in layers.values())
     model.eval()
@@ -107,17 +107,6 @@ def image_folder(tmp_path_factory) -> Path:
                 pixels = np.clip(base + rng.normal(0, 30, (40, 40, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(root / split / label / f"{i}.png")
     return root
-
-
-@pytest.fixture(scope="module")
-def resnet18_zoo(tmp_path_factory) -> list[Path]:
-    folder = tmp_path_factory.mktemp("r18")
-    paths = []
-    for i in range(2):
-        torch.manual_seed(i)
-        paths.append(folder / f"source{i}.pth")
-        torch.save(torchvision.models.resnet18(weights=None).state_dict(), paths[-1])
-    return paths
 
 
 def vision_train(image_folder: Path, zoo: list[Path], out: Path, method: str, *extra) -> int:
@@ -167,11 +156,11 @@ def test_trained_model_exports_to_plain_torchvision_with_the_same_outputs(
 
 
 def test_cost_columns_count_what_the_paper_counts():
-    from zoo_rl.vision.cost import classifier_cost, method_costs
-    from zoo_rl.vision.models import classifier_from_sources
+    from zoo_rl.vision.cost import method_costs, model_cost
+    from zoo_rl.vision.models import model_from_sources
 
     # one ResNet-50 with a 100-class head: the paper's 23.71M parameters, 4.09 GMACs (paper: 4.12)
-    single = classifier_cost(classifier_from_sources("resnet50", "scratch", [], 100), 224, train_batch=1)
+    single = model_cost(model_from_sources("resnet50", "scratch", [], 100), 224, train_batch=1)
     assert single["inference_params"] == 23_712_932 and single["train_params"] == 23_712_932
     assert single["inference_gmacs"] == pytest.approx(4.087, abs=0.001)
     rows = {r["method"]: r for r in method_costs("resnet18", sources=2, num_classes=10, crop=64, train_batch=4)}

@@ -261,44 +261,58 @@ def cmd_summary(args: argparse.Namespace) -> None:
 def cmd_vision_train(args: argparse.Namespace) -> None:
     from zoo_rl.vision.train import VisionConfig, train_vision
 
-    config = VisionConfig(
-        data=args.data, zoo=[str(p) for p in args.zoo], arch=args.arch, method=args.method, iters=args.iters,
-        batch_size=args.batch_size, lr=args.lr, lr_steps=args.lr_steps, crop=args.crop, resize=args.resize,
-        ten_crop=args.ten_crop, seed=args.seed, workers=args.workers, checkpoint_freq=args.checkpoint_freq,
-        device=args.device, options=dict(_parse_option(o) for o in args.method_option),
-    )  # fmt: skip
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(VisionConfig) if hasattr(args, f.name)}
+    given.update(zoo=[str(p) for p in args.zoo], options=dict(_parse_option(o) for o in args.method_option))
+    config = VisionConfig(**given)
     run_dir = train_vision(config, args.out)
-    print(f"{run_dir}: top-1 {json.loads((run_dir / 'eval.json').read_text())['top1']:.4f}")
+    scores = json.loads((run_dir / "eval.json").read_text())
+    print(f"{run_dir}: {_vision_scores(scores)}")
+
+
+def _vision_scores(scores: dict[str, float]) -> str:
+    if "nme" in scores:
+        return f"NME {scores['nme']:.4f}, failure rate {scores['failure_rate']:.4f}"
+    return f"top-1 {scores['top1']:.4f}"
 
 
 def cmd_vision_eval(args: argparse.Namespace) -> None:
     from zoo_rl.vision.train import evaluate, load_trained
 
     config, model, test_set = load_trained(args.rundir, ten_crop=args.ten_crop or None)
-    crops = "ten crops" if config.ten_crop else "centre crop"
-    print(f"{args.rundir}: top-1 {evaluate(model, test_set, config):.4f} ({crops}, {len(test_set)} images)")
+    crops = "face crops" if config.landmarks else "ten crops" if config.ten_crop else "centre crop"
+    scores = _vision_scores(evaluate(model, test_set, config))
+    print(f"{args.rundir}: {scores} ({crops}, {len(test_set)} images)")
 
 
 def cmd_vision_export(args: argparse.Namespace) -> None:
     import torch
 
     from zoo_rl.io_utils import atomic_write
-    from zoo_rl.vision.models import to_torchvision
+    from zoo_rl.vision.models import plain_state_dict, to_torchvision
     from zoo_rl.vision.train import load_trained
 
     config, model, _ = load_trained(args.rundir)
-    state = to_torchvision(model.cpu(), config.arch)
+    model = model.cpu()
+    if config.landmarks:
+        state = plain_state_dict(model)
+        points = model.head.out.out_channels
+        built = f"zoo_rl.vision.models.model_from_sources({config.arch!r}, 'scratch', [], {points}, landmarks=True)"
+    else:
+        state = to_torchvision(model)
+        built = f"torchvision.models.{config.arch}(num_classes={model.head.out_features})"
     atomic_write(args.output, lambda tmp: torch.save(state, tmp))
-    print(f"{args.output}: torchvision.models.{config.arch}(num_classes={model.fc.out_features}) weights")
+    print(f"{args.output}: weights of {built}")
 
 
 def cmd_vision_cost(args: argparse.Namespace) -> None:
-    from zoo_rl.vision.cost import PAPER, classifier_cost, method_costs
+    from zoo_rl.vision.cost import PAPER, method_costs, model_cost
     from zoo_rl.vision.train import load_trained
 
     if args.rundirs:
-        rows = [{"method": str(run), **classifier_cost(load_trained(run)[1], args.crop, args.train_batch)}
+        rows = [{"method": str(run), **model_cost(load_trained(run)[1], args.crop, args.train_batch)}
                 for run in args.rundirs]  # fmt: skip
+    elif args.landmarks:
+        rows = method_costs(args.arch, args.sources, args.landmarks, args.crop, args.train_batch, landmarks=True)
     else:
         rows = method_costs(args.arch, args.sources, args.num_classes, args.crop, args.train_batch)
     print(f"per image at {args.crop}x{args.crop}, training batches of {args.train_batch}; MACs (= the paper's FLOPs)")
@@ -311,10 +325,13 @@ def cmd_vision_cost(args: argparse.Namespace) -> None:
 
 
 def _vision_parser(sub) -> None:
-    vision = sub.add_parser("vision", help="image classification on torchvision ResNets (train, eval, export)")
+    vision = sub.add_parser(
+        "vision", help="image classification and facial landmarks on torchvision ResNets (train, eval, export, cost)"
+    )
     verbs = vision.add_subparsers(dest="vision_command", required=True)
-    p = verbs.add_parser("train", help="train a classifier with a transfer method from a zoo of checkpoints")
-    p.add_argument("--data", required=True, help="imagefolder:DIR (DIR/train, DIR/val) or cifar100:DIR")
+    p = verbs.add_parser("train", help="train a classifier or landmark model with a transfer method from a zoo")
+    p.add_argument("--data", required=True, help="classification: imagefolder:DIR (DIR/train, DIR/val) or "
+                   "cifar100:DIR; landmarks: 300w:DIR, wflw:DIR, cofw:DIR or synthetic:N")  # fmt: skip
     p.add_argument("--zoo", nargs="+", type=Path, default=[], help="checkpoint files (torchvision, MoCo, "
                    "Mask/Keypoint R-CNN, DeepLabV3)")  # fmt: skip
     p.add_argument(
@@ -326,9 +343,11 @@ def _vision_parser(sub) -> None:
     p.add_argument("--iters", type=int, default=15_000)
     p.add_argument("--batch-size", type=int, default=48)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--optimizer", default="sgd", help="sgd (Nesterov momentum 0.9) or adam (default: sgd)")
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="L2 penalty of the optimizer (default: 5e-4)")
     p.add_argument("--lr-steps", type=int, nargs="*", default=[6_000, 12_000], help="iterations where lr drops x0.1")
-    p.add_argument("--crop", type=int, default=224)
-    p.add_argument("--resize", type=int, default=256)
+    p.add_argument("--crop", type=int, default=224, help="input size (landmarks: the face crop, a multiple of 32)")
+    p.add_argument("--resize", type=int, default=256, help="classification: shorter side before cropping")
     p.add_argument("--ten-crop", action="store_true", help="evaluate on ten crops (as the paper) instead of the centre")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="data-loading processes")
@@ -336,7 +355,7 @@ def _vision_parser(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=Path("runs/vision"))
     p.set_defaults(func=cmd_vision_train)
-    p = verbs.add_parser("eval", help="top-1 accuracy of a finished run on its test split")
+    p = verbs.add_parser("eval", help="top-1 accuracy (or landmark NME) of a finished run on its test split")
     p.add_argument("rundir", type=Path)
     p.add_argument("--ten-crop", action="store_true")
     p.set_defaults(func=cmd_vision_eval)
@@ -345,11 +364,12 @@ def _vision_parser(sub) -> None:
     p.add_argument("--arch", default="resnet50")
     p.add_argument("--sources", type=int, default=5, help="zoo size m")
     p.add_argument("--num-classes", type=int, default=100)
+    p.add_argument("--landmarks", type=int, default=0, help="K > 0: landmark models with K heatmaps instead")
     p.add_argument("--crop", type=int, default=224)
     p.add_argument("--train-batch", type=int, default=48,
                    help="per-batch work (weight aggregation) is shared by it; 48: vision train's batch")  # fmt: skip
     p.set_defaults(func=cmd_vision_cost)
-    p = verbs.add_parser("export", help="a lite/finetune/scratch run as a plain torchvision ResNet state dict")
+    p = verbs.add_parser("export", help="a run as one plain ResNet (+ head) state dict (all but zoo and ensemble)")
     p.add_argument("rundir", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.set_defaults(func=cmd_vision_export)

@@ -31,6 +31,8 @@ class FeatureDistillation(nn.Module):
     """Frozen ``teachers`` (input -> ``teacher_dim`` features), one learned linear adapter per
     teacher from the student's ``student_dim`` features, and the loss weight's schedule: linear
     decay from ``weight`` to 0 over ``decay_updates`` training forward passes (0: constant).
+    With ``feature_maps`` the features are (B, C, H, W) maps and the adapters 1x1 convolutions
+    (a dense head, as a landmark model's, reads the map, not a pooled vector).
 
     ``distillation(features, inputs)`` returns ``features``, carrying the mean squared error of
     every adapted student feature to its teacher's when training with gradients; otherwise the
@@ -44,12 +46,16 @@ class FeatureDistillation(nn.Module):
         teacher_dim: int,
         weight: float = 1.0,
         decay_updates: int = 0,
+        feature_maps: bool = False,
     ):
         super().__init__()
         if weight < 0 or decay_updates < 0:
             raise ValueError(f"distill weight and decay_updates must be >= 0, got {weight}, {decay_updates}")
         self.teachers = nn.ModuleList(teachers).requires_grad_(False)
-        self.adapters = nn.ModuleList(nn.Linear(student_dim, teacher_dim) for _ in teachers)
+        self.adapters = nn.ModuleList(
+            nn.Conv2d(student_dim, teacher_dim, 1) if feature_maps else nn.Linear(student_dim, teacher_dim)
+            for _ in teachers
+        )
         self.weight = weight
         self.decay_updates = decay_updates
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))

@@ -44,7 +44,10 @@ def export_run(run_dir: Path, output: Path) -> Path:
         owner = model.policy.get_submodule(match["prefix"].rstrip(".")) if match and match["prefix"] else None
         if owner is not None and hasattr(owner, "as_nature_cnn"):
             if match["prefix"] not in merged:
-                merged[match["prefix"]] = owner.as_nature_cnn().state_dict()
+                try:
+                    merged[match["prefix"]] = owner.as_nature_cnn().state_dict()
+                except ValueError as err:  # the core's word: a Knowledge Flow student still needs its teachers
+                    raise ConfigError(f"{run_dir}: {err}") from err
             state[key] = merged[match["prefix"]][match["key"]]
         else:
             state[key] = trained_state[key]

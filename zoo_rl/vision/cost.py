@@ -1,5 +1,5 @@
-"""The cost columns of the paper's Table 1 for vision models: training and inference MACs per
-image and parameters, counted on the code that runs (:mod:`zoo_rl.costs`).
+"""The cost columns of the paper's Table 1 for vision models (classifiers and landmark models):
+training and inference MACs per image and parameters, counted on the code that runs (:mod:`zoo_rl.costs`).
 
 Training cost is per image of a batch of ``TRAIN_BATCH`` in training mode (a full zoo layer
 builds one mixed weight per image; work done once per batch is shared by it); inference cost is
@@ -17,7 +17,7 @@ from torch import nn
 from zoo_rl.core import KnowledgeFlow, merge, mergeable
 from zoo_rl.costs import forward_cost
 
-from .models import METHODS, Classifier, DistilledTrunk, classifier_from_sources, trunk
+from .models import METHODS, DistilledTrunk, TransferNet, model_from_sources, trunk
 from .train import VisionConfig
 
 TRAIN_BATCH = VisionConfig.batch_size  # that of `zoo-rl vision train`: per-batch work is shared by it
@@ -25,7 +25,7 @@ TRAIN_BATCH = VisionConfig.batch_size  # that of `zoo-rl vision train`: per-batc
 PAPER = {"single ResNet-50": (4.12, 23.71e6), "Zoo-Tuning, training": (4.53, 130.43e6)}
 
 
-def for_inference(model: Classifier) -> Classifier:
+def for_inference(model: TransferNet) -> TransferNet:
     """A copy of ``model`` whose lite (or frozen-gate) zoo trunks are merged into plain ResNets
     and whose distilled trunks are their students."""
     model = copy.deepcopy(model)
@@ -40,8 +40,8 @@ def for_inference(model: Classifier) -> Classifier:
     return model
 
 
-def classifier_cost(model: nn.Module, crop: int = 224, train_batch: int = TRAIN_BATCH) -> dict[str, float]:
-    """Cost columns of ``model`` (a :class:`Classifier`), measured on copies (a training
+def model_cost(model: nn.Module, crop: int = 224, train_batch: int = TRAIN_BATCH) -> dict[str, float]:
+    """Cost columns of ``model`` (a :class:`TransferNet`), measured on copies (a training
     forward moves the lite gates' EMA and BatchNorm statistics)."""
     device = next(model.parameters()).device
     x = torch.zeros(train_batch, 3, crop, crop, device=device)
@@ -60,16 +60,22 @@ def classifier_cost(model: nn.Module, crop: int = 224, train_batch: int = TRAIN_
 
 
 def method_costs(
-    arch: str = "resnet50", sources: int = 5, num_classes: int = 100, crop: int = 224, train_batch: int = TRAIN_BATCH
+    arch: str = "resnet50",
+    sources: int = 5,
+    outputs: int = 100,
+    crop: int = 224,
+    train_batch: int = TRAIN_BATCH,
+    landmarks: bool = False,
 ) -> list[dict]:
-    """One row per vision method, on ``sources`` randomly initialised trunks (costs do not depend
-    on the weights' values, so no checkpoint is needed)."""
+    """One row per vision method (classifiers of ``outputs`` classes, or with ``landmarks``
+    heatmap models of ``outputs`` landmarks), on ``sources`` randomly initialised trunks (costs
+    do not depend on the weights' values, so no checkpoint is needed)."""
     torch.manual_seed(0)
     zoo = [trunk(arch).state_dict() for _ in range(sources)]
     rows = []
     for method in METHODS:
         members = zoo[:1] if method == "finetune" else zoo
-        model = classifier_from_sources(arch, method, members, num_classes)
-        rows.append({"method": method, **classifier_cost(model, crop, train_batch)})
+        model = model_from_sources(arch, method, members, outputs, landmarks)
+        rows.append({"method": method, **model_cost(model, crop, train_batch)})
         del model
     return rows

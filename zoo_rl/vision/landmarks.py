@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from zoo_rl.errors import ConfigError, ZooRlError
 
@@ -105,3 +106,37 @@ def nme(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     left, right = INTEROCULAR[k]
     interocular = np.linalg.norm(truth[:, left] - truth[:, right], axis=1)
     return np.linalg.norm(predicted - truth, axis=2).mean(axis=1) / interocular
+
+
+# Heatmaps: pixel centres are at integer coordinates in both the image and the heatmap, so a
+# point p of the image sits at (p + 0.5) / stride - 0.5 on a heatmap `stride` times smaller.
+HEATMAP_STRIDE = 4  # a ResNet's stride 32, undone by the head's three x2 transposed convolutions
+HEATMAP_SIGMA = 1.5  # heatmap pixels, as HRNet's facial landmark recipe
+
+
+def heatmap_targets(points: torch.Tensor, size: int, sigma: float = HEATMAP_SIGMA) -> torch.Tensor:
+    """(B, K, size, size) Gaussian heatmaps, peak 1, of (B, K, 2) image points (x, y)."""
+    centres = (points + 0.5) / HEATMAP_STRIDE - 0.5
+    grid = torch.arange(size, dtype=points.dtype, device=points.device)
+    dx = (grid.view(1, 1, 1, -1) - centres[..., 0, None, None]) ** 2
+    dy = (grid.view(1, 1, -1, 1) - centres[..., 1, None, None]) ** 2
+    return torch.exp(-(dx + dy) / (2 * sigma**2))
+
+
+def decode_heatmaps(heatmaps: torch.Tensor) -> torch.Tensor:
+    """(B, K, 2) image points of (B, K, H, W) heatmaps: the maximum, moved a quarter pixel
+    towards its higher neighbour on each axis (the usual sub-pixel step), back to image pixels."""
+    b, k, h, w = heatmaps.shape
+    flat = heatmaps.flatten(2).argmax(dim=2)
+    y, x = (flat // w), (flat % w)
+    maps = heatmaps.flatten(0, 1)
+    rows = torch.arange(b * k, device=heatmaps.device)
+    xs, ys = x.flatten(), y.flatten()
+
+    def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return maps[rows, yy.clamp(0, h - 1), xx.clamp(0, w - 1)]
+
+    shift_x = torch.sign(at(ys, xs + 1) - at(ys, xs - 1)) * ((xs > 0) & (xs < w - 1))
+    shift_y = torch.sign(at(ys + 1, xs) - at(ys - 1, xs)) * ((ys > 0) & (ys < h - 1))
+    coords = torch.stack([xs + 0.25 * shift_x, ys + 0.25 * shift_y], dim=1).view(b, k, 2).float()
+    return (coords + 0.5) * HEATMAP_STRIDE - 0.5

@@ -1,14 +1,17 @@
-"""Image classifiers on torchvision ResNets, one per transfer method, on the zoo_rl core.
+"""Vision models on torchvision ResNets, one per transfer method, on the zoo_rl core.
 
-Every model is a torchvision ResNet trunk (``fc`` removed) followed by a new linear
-head, so that lite, finetune, distill, scratch and (once free of its teachers) Knowledge Flow
-models export to a plain
-``torchvision.models.resnetXX(num_classes=K)`` state dict.
+Every model is a :class:`TransferNet`: ResNet trunk(s) and a new head.  An image classifier's
+trunk ends in the pooled feature vector and its head is linear, so that lite, finetune, distill,
+scratch and (once free of its teachers) Knowledge Flow classifiers export to a plain
+``torchvision.models.resnetXX(num_classes=K)`` state dict.  A landmark model's trunk ends in
+layer4's feature map (:class:`FeatureMaps`, the same weights under the same keys) and its head
+turns that map into one heatmap per landmark (:class:`HeatmapHead`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -29,18 +32,34 @@ METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def trunk(arch: str) -> nn.Module:
-    """A randomly initialised torchvision ResNet without its classifier (``fc`` = identity)."""
+class FeatureMaps(nn.Module):
+    """A torchvision ResNet up to layer4: its (B, C, H/32, W/32) feature map, not the pooled
+    vector.  The modules keep their names, so its state dict is the ResNet's without ``fc``
+    and every source checkpoint, zoo layer and export works on it unchanged."""
+
+    def __init__(self, resnet: nn.Module):
+        super().__init__()
+        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+            setattr(self, name, getattr(resnet, name))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def trunk(arch: str, feature_maps: bool = False) -> nn.Module:
+    """A randomly initialised torchvision ResNet without its classifier (``fc`` = identity),
+    or with ``feature_maps`` its :class:`FeatureMaps`."""
     if arch not in ARCHS:
         raise ConfigError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
     model = getattr(torchvision.models, arch)(weights=None)
     model.fc = nn.Identity()
-    return model
+    return FeatureMaps(model) if feature_maps else model
 
 
-def loaded_trunk(arch: str, weights: dict[str, torch.Tensor]) -> nn.Module:
+def loaded_trunk(arch: str, weights: dict[str, torch.Tensor], feature_maps: bool = False) -> nn.Module:
     """A trunk holding ``weights`` (a source's trunk state dict)."""
-    model = trunk(arch)
+    model = trunk(arch, feature_maps)
     model.load_state_dict(weights)
     return model
 
@@ -50,19 +69,15 @@ def trunk_features(arch: str) -> int:
 
 
 def resnet_stages(net: nn.Module) -> list[nn.Module]:
-    """A ResNet trunk as Knowledge Flow's four stages: stem + layer1, layer2, layer3, layer4 +
-    pooling (its output, the trunk's features, is flat)."""
-    return [
-        nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1),
-        net.layer2,
-        net.layer3,
-        nn.Sequential(net.layer4, net.avgpool, nn.Flatten(1)),
-    ]
+    """A ResNet trunk as Knowledge Flow's four stages: stem + layer1, layer2, layer3, layer4
+    (+ pooling, unless the trunk ends in :class:`FeatureMaps`)."""
+    last = net.layer4 if isinstance(net, FeatureMaps) else nn.Sequential(net.layer4, net.avgpool, nn.Flatten(1))
+    return [nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1), net.layer2, net.layer3, last]
 
 
-def resnet_stage_widths(arch: str) -> list[tuple[int, bool]]:
+def resnet_stage_widths(arch: str, feature_maps: bool = False) -> list[tuple[int, bool]]:
     last = trunk_features(arch)
-    return [(last // 8, True), (last // 4, True), (last // 2, True), (last, False)]
+    return [(last // 8, True), (last // 4, True), (last // 2, True), (last, feature_maps)]
 
 
 class DistilledTrunk(nn.Module):
@@ -78,69 +93,113 @@ class DistilledTrunk(nn.Module):
         return self.distillation(self.student(x), x)
 
 
-class Classifier(nn.Module):
-    """Backbone(s) -> mean of their features -> linear head (one backbone except for ensembles)."""
+class HeatmapHead(nn.Module):
+    """A trunk's feature map -> one heatmap per landmark at a quarter of the input's resolution:
+    three 4x4 stride-2 transposed convolutions (``width`` channels, BatchNorm, ReLU) and a 1x1
+    convolution, the head of Xiao et al.'s Simple Baselines (ECCV 2018)."""
 
-    def __init__(self, backbones: Sequence[nn.Module], features: int, num_classes: int):
+    def __init__(self, in_channels: int, points: int, width: int = 256):
         super().__init__()
-        self.backbones = nn.ModuleList(backbones)
-        self.fc = nn.Linear(features, num_classes)
+        layers: list[nn.Module] = []
+        for i in range(3):
+            layers += [nn.ConvTranspose2d(in_channels if i == 0 else width, width, 4, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]  # fmt: skip
+        self.deconvs = nn.Sequential(*layers)
+        self.out = nn.Conv2d(width, points, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.stack([b(x) for b in self.backbones]).mean(dim=0))
+        return self.out(self.deconvs(x))
 
 
-def build_classifier(
-    arch: str, method: str, checkpoints: Sequence[str | Path], num_classes: int, **options
-) -> Classifier:
-    """The model of ``method`` from checkpoint files (see :func:`classifier_from_sources`)."""
+class TransferNet(nn.Module):
+    """Backbone(s) -> mean of their outputs -> head (one backbone except for ensembles)."""
+
+    def __init__(self, backbones: Sequence[nn.Module], head: nn.Module):
+        super().__init__()
+        self.backbones = nn.ModuleList(backbones)
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.stack([b(x) for b in self.backbones]).mean(dim=0))
+
+
+def build_model(
+    arch: str, method: str, checkpoints: Sequence[str | Path], outputs: int, landmarks: bool = False, **options
+) -> TransferNet:
+    """The model of ``method`` from checkpoint files (see :func:`model_from_sources`)."""
     if method not in METHODS:
         raise ConfigError(f"unknown vision method {method!r}; expected one of {', '.join(METHODS)}")
     if method != "scratch" and not checkpoints:
         raise ConfigError(f"method {method!r} needs at least one checkpoint (--zoo)")
     reference = trunk(arch).state_dict()
     sources = [backbone_weights(path, reference)[1] for path in checkpoints] if method != "scratch" else []
-    return classifier_from_sources(arch, method, sources, num_classes, **options)
+    return model_from_sources(arch, method, sources, outputs, landmarks, **options)
 
 
-def classifier_from_sources(
-    arch: str, method: str, sources: Sequence[dict[str, torch.Tensor]], num_classes: int, **options
-) -> Classifier:
-    """``zoo``/``lite`` aggregate every convolution of the m trunk state dicts ``sources``
+def model_from_sources(
+    arch: str,
+    method: str,
+    sources: Sequence[dict[str, torch.Tensor]],
+    outputs: int,
+    landmarks: bool = False,
+    **options,
+) -> TransferNet:
+    """A classifier of ``outputs`` classes, or with ``landmarks`` a heatmap model of ``outputs``
+    landmarks.  ``zoo``/``lite`` aggregate every convolution of the m trunk state dicts ``sources``
     (BatchNorm starts from their mean), ``finetune`` starts from one, ``ensemble`` trains one
     backbone per source, ``distill`` trains a random trunk with feature distillation from the
     frozen sources, ``kflow`` a random trunk in Knowledge Flow with them, ``scratch`` ignores
     them.  ``options``: :data:`METHOD_OPTIONS`; those of ``zoo``/``lite`` go to :func:`zooify`."""
     if method == "finetune" and len(sources) != 1:
         raise ConfigError(f"finetune starts from one checkpoint, got {len(sources)}")
+    new_trunk = partial(trunk, arch, landmarks)
     if method in ("zoo", "lite"):
-        backbones = [zooify(trunk(arch), sources, lite=method == "lite", **options)]
+        backbones = [zooify(new_trunk(), sources, lite=method == "lite", **options)]
     elif method in ("distill", "kflow"):
-        teachers = [loaded_trunk(arch, weights) for weights in sources]
+        teachers = [loaded_trunk(arch, weights, landmarks) for weights in sources]
         features = trunk_features(arch)
         if method == "distill":
-            backbones = [DistilledTrunk(trunk(arch), FeatureDistillation(teachers, features, features, **options))]
+            distillation = FeatureDistillation(teachers, features, features, feature_maps=landmarks, **options)
+            backbones = [DistilledTrunk(new_trunk(), distillation)]
         else:
-            backbones = [KnowledgeFlow(trunk(arch), teachers, resnet_stages, resnet_stage_widths(arch), **options)]
+            widths = resnet_stage_widths(arch, landmarks)
+            backbones = [KnowledgeFlow(new_trunk(), teachers, resnet_stages, widths, **options)]
     elif method == "scratch":
-        backbones = [trunk(arch)]
+        backbones = [new_trunk()]
     else:
-        backbones = [loaded_trunk(arch, weights) for weights in sources]
-    return Classifier(backbones, trunk_features(arch), num_classes)
+        backbones = [loaded_trunk(arch, weights, landmarks) for weights in sources]
+    features = trunk_features(arch)
+    head = HeatmapHead(features, outputs) if landmarks else nn.Linear(features, outputs)
+    return TransferNet(backbones, head)
 
 
-def to_torchvision(model: Classifier, arch: str) -> dict[str, torch.Tensor]:
-    """A state dict that ``torchvision.models.<arch>(num_classes=K)`` loads with ``strict=True``
-    and that computes the same outputs (lite zoo trunks are merged into one ResNet)."""
+def plain_state_dict(model: TransferNet) -> dict[str, torch.Tensor]:
+    """The state dict of ``model`` as one plain trunk and its head: what the same model built
+    with method ``scratch`` loads with ``strict=True`` and computes the same outputs with (lite
+    zoo trunks merged into one ResNet, a distilled or freed Knowledge Flow trunk's student)."""
     if len(model.backbones) != 1:
-        raise ConfigError("an ensemble of several backbones is not one torchvision ResNet")
+        raise ConfigError("an ensemble of several backbones is not one ResNet")
     backbone = model.backbones[0]
     if isinstance(backbone, DistilledTrunk):
         backbone = backbone.student  # the teachers only trained it
-    if isinstance(backbone, KnowledgeFlow):
-        backbone = backbone.free_student()  # raises while a teacher weight is left
-    if zoo_layers(backbone):
-        backbone = merge(backbone)  # raises for full Zoo-Tuning, whose weights depend on each input
-    state = {k: v for k, v in backbone.state_dict().items() if not k.startswith("fc.")}
-    state.update({f"fc.{k}": v for k, v in model.fc.state_dict().items()})
+    try:
+        if isinstance(backbone, KnowledgeFlow):
+            backbone = backbone.free_student()  # raises while a teacher weight is left
+        if zoo_layers(backbone):
+            backbone = merge(backbone)  # raises for full Zoo-Tuning, whose weights depend on each input
+    except ValueError as err:  # the core's word, as a user error
+        raise ConfigError(str(err)) from err
+    state = {f"backbones.0.{k}": v for k, v in backbone.state_dict().items()}
+    state.update({f"head.{k}": v for k, v in model.head.state_dict().items()})
     return state
+
+
+def to_torchvision(model: TransferNet) -> dict[str, torch.Tensor]:
+    """A classifier's state dict that ``torchvision.models.<arch>(num_classes=K)`` loads with
+    ``strict=True`` and that computes the same outputs."""
+    if isinstance(model.head, HeatmapHead):
+        raise ConfigError("a landmark model is not a torchvision classifier; export its plain state dict instead")
+    head = {f"fc.{k}": v for k, v in model.head.state_dict().items()}
+    trunk_state = {k.removeprefix("backbones.0."): v for k, v in plain_state_dict(model).items()
+                   if k.startswith("backbones.0.")}  # fmt: skip
+    return {**trunk_state, **head}

@@ -1,10 +1,12 @@
-"""Train, evaluate and export an image classifier with a transfer method: one loop, read
-top to bottom, with the paper's recipe as defaults (SGD with Nesterov momentum 0.9,
-weight decay 5e-4, lr 0.01 decayed x0.1 at 6K and 12K of 15K iterations, batch 48).
+"""Train, evaluate and export a vision model with a transfer method: one loop, read top to
+bottom, for both of the paper's vision tasks, chosen by the ``--data`` spec: image
+classification (cross-entropy, top-1 accuracy) and facial landmarks (heatmap regression, NME).
+Defaults are the paper's classification recipe (SGD with Nesterov momentum 0.9, weight decay
+5e-4, lr 0.01 decayed x0.1 at 6K and 12K of 15K iterations, batch 48).
 
 The run directory mirrors the RL one: ``config.yaml``, ``tb/``, ``checkpoint.pt`` while
 training (re-running the same command resumes from it), then ``model.pt`` (the trained
-weights) and ``eval.json`` (top-1 accuracy).
+weights) and ``eval.json`` (top-1 accuracy, or NME and failure rate).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -29,10 +32,15 @@ from zoo_rl.rng import rng_state, set_rng_state
 from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
 from .data import load_datasets
-from .models import ARCHS, METHOD_OPTIONS, METHODS, Classifier, DistilledTrunk, build_classifier
+from .landmark_data import KINDS as LANDMARK_KINDS
+from .landmark_data import landmark_datasets
+from .landmarks import decode_heatmaps, heatmap_targets, nme
+from .models import ARCHS, METHOD_OPTIONS, METHODS, DistilledTrunk, TransferNet, build_model
 
 CHECKPOINT = "checkpoint.pt"  # while training
 MODEL = "model.pt"  # the trained weights: a finished run
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+FAILURE_NME = 0.1  # a face whose NME exceeds it counts as a failure (the WFLW/COFW convention)
 
 
 @dataclass
@@ -47,6 +55,7 @@ class VisionConfig:
     batch_size: int = 48
     lr: float = 0.01
     momentum: float = 0.9
+    optimizer: str = "sgd"  # sgd (Nesterov, `momentum`) or adam
     weight_decay: float = 5e-4
     lr_steps: list[int] = field(default_factory=lambda: [6_000, 12_000])
     crop: int = 224
@@ -66,8 +75,14 @@ class VisionConfig:
         for name in ("iters", "batch_size", "crop", "resize"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.crop > self.resize:
+        if self.crop > self.resize and not self.landmarks:
             raise ConfigError(f"crop ({self.crop}) must not exceed resize ({self.resize})")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+        if self.landmarks and self.ten_crop:
+            raise ConfigError("ten-crop evaluation is for classification; landmark models see one face crop")
+        if self.landmarks and self.crop % 32:
+            raise ConfigError(f"a landmark crop must be a multiple of 32 (the trunk's stride), got {self.crop}")
         allowed = METHOD_OPTIONS.get(self.method, ())
         for key, value in self.options.items():
             if key not in allowed:
@@ -76,8 +91,14 @@ class VisionConfig:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ConfigError(f"option {key} of {self.method!r} must be a number, got {value!r}")
 
+    @property
+    def landmarks(self) -> bool:
+        """Whether ``data`` is a landmark data set (else classification)."""
+        return self.data.partition(":")[0] in LANDMARK_KINDS
+
     def run_name(self) -> str:
-        dataset = Path(self.data.partition(":")[2]).name or "data"
+        kind, _, root = self.data.partition(":")
+        dataset = f"synthetic{root}" if kind == "synthetic" else Path(root).name or "data"
         return f"{dataset}_{self.arch}_{self.method}_s{self.seed}"
 
     def identity(self) -> dict:
@@ -95,8 +116,24 @@ class VisionConfig:
         return cls(**data)
 
 
-def build(config: VisionConfig, num_classes: int) -> Classifier:
-    return build_classifier(config.arch, config.method, config.zoo, num_classes, **config.options).to(config.device)
+def datasets(config: VisionConfig) -> tuple[Dataset, Dataset, int]:
+    """``(train, test, outputs)``: the number of classes, or of landmarks."""
+    kind, _, root = config.data.partition(":")
+    if config.landmarks:
+        return landmark_datasets(kind, root, config.crop)
+    return load_datasets(config.data, config.crop, config.resize, config.ten_crop)
+
+
+def build(config: VisionConfig, outputs: int) -> TransferNet:
+    model = build_model(config.arch, config.method, config.zoo, outputs, config.landmarks, **config.options)
+    return model.to(config.device)
+
+
+def task_loss(config: VisionConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of class scores, or mean squared error of heatmaps to Gaussians at the landmarks."""
+    if config.landmarks:
+        return nn.functional.mse_loss(output, heatmap_targets(target, output.shape[-1]))
+    return nn.functional.cross_entropy(output, target)
 
 
 def train_vision(config: VisionConfig, out: Path) -> Path:
@@ -107,10 +144,13 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
         print(f"{run_dir}: already finished, skipping")
         return run_dir
     torch.manual_seed(config.seed)
-    train_set, test_set, num_classes = load_datasets(config.data, config.crop, config.resize, config.ten_crop)
-    model = build(config, num_classes)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
-                                weight_decay=config.weight_decay)  # fmt: skip
+    train_set, test_set, outputs = datasets(config)
+    model = build(config, outputs)
+    if config.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
+                                    weight_decay=config.weight_decay)  # fmt: skip
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_steps, gamma=0.1)
     with claim_run(run_dir, status) as now:  # makes the directory: only after the last check of the options
         if now == "finished":
@@ -133,8 +173,8 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
         model.train()
         for iteration in tqdm(range(start, config.iters), initial=start, total=config.iters, desc=run_dir.name):
-            images, labels = next(batches)
-            loss = nn.functional.cross_entropy(model(images.to(config.device)), labels.to(config.device))
+            images, targets = next(batches)
+            loss = task_loss(config, model(images.to(config.device)), targets.to(config.device))
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"loss is {loss.item()} at iteration {iteration}; the last checkpoint is kept")
             optimizer.zero_grad(set_to_none=True)
@@ -148,16 +188,17 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "schedule": schedule.state_dict(), "rng": rng_state(), "iteration": iteration + 1}  # fmt: skip
                 atomic_write(run_dir / CHECKPOINT, lambda tmp, s=state: torch.save(s, tmp))
-        top1 = evaluate(model, test_set, config)
-        writer.add_scalar("eval/top1", top1, config.iters)
+        scores = evaluate(model, test_set, config)
+        for name, value in scores.items():
+            writer.add_scalar(f"eval/{name}", value, config.iters)
         writer.close()
-        atomic_write_text(run_dir / "eval.json", json.dumps({"top1": top1, "ten_crop": config.ten_crop}, indent=2))
+        atomic_write_text(run_dir / "eval.json", json.dumps({**scores, "ten_crop": config.ten_crop}, indent=2))
         atomic_write(run_dir / MODEL, lambda tmp: torch.save(model.state_dict(), tmp))
         (run_dir / CHECKPOINT).unlink(missing_ok=True)
         return run_dir
 
 
-def log_scalars(writer: SummaryWriter, model: Classifier, step: int, loss: float, lr: float) -> None:
+def log_scalars(writer: SummaryWriter, model: TransferNet, step: int, loss: float, lr: float) -> None:
     writer.add_scalar("train/loss", loss, step)
     writer.add_scalar("train/lr", lr, step)
     if isinstance(model.backbones[0], DistilledTrunk):
@@ -168,31 +209,36 @@ def log_scalars(writer: SummaryWriter, model: Classifier, step: int, loss: float
 
 
 @torch.no_grad()
-def evaluate(model: Classifier, dataset, config: VisionConfig) -> float:
-    """Top-1 accuracy; with ten crops, the softmax scores of the crops are averaged."""
+def evaluate(model: TransferNet, dataset: Dataset, config: VisionConfig) -> dict[str, float]:
+    """Classification: ``top1`` accuracy (with ten crops, the softmax scores of the crops are
+    averaged).  Landmarks: mean ``nme`` over faces and the ``failure_rate`` (NME > 0.1)."""
     model.eval()
-    correct = total = 0
-    for images, labels in DataLoader(dataset, batch_size=config.batch_size, num_workers=config.workers):
+    correct, errors = 0, []
+    for images, targets in DataLoader(dataset, batch_size=config.batch_size, num_workers=config.workers):
         images = images.to(config.device)
-        if images.dim() == 5:  # (batch, 10 crops, C, H, W)
+        if config.landmarks:
+            errors.append(nme(decode_heatmaps(model(images)).cpu().numpy(), targets.numpy()))
+        elif images.dim() == 5:  # (batch, 10 crops, C, H, W)
             b, n = images.shape[:2]
             probs = model(images.flatten(0, 1)).softmax(dim=1).view(b, n, -1).mean(dim=1)
+            correct += int((probs.argmax(dim=1).cpu() == targets).sum())
         else:
-            probs = model(images)
-        correct += int((probs.argmax(dim=1).cpu() == labels).sum())
-        total += len(labels)
+            correct += int((model(images).argmax(dim=1).cpu() == targets).sum())
     model.train()
-    return correct / total
+    if config.landmarks:
+        per_face = np.concatenate(errors)
+        return {"nme": float(per_face.mean()), "failure_rate": float((per_face > FAILURE_NME).mean())}
+    return {"top1": correct / len(dataset)}
 
 
-def load_trained(run_dir: Path, ten_crop: bool | None = None) -> tuple[VisionConfig, Classifier, object]:
+def load_trained(run_dir: Path, ten_crop: bool | None = None) -> tuple[VisionConfig, TransferNet, Dataset]:
     """The config, the trained model and the test set of a finished run."""
     config = VisionConfig.load(run_dir / "config.yaml")
     if ten_crop is not None:
         config.ten_crop = ten_crop
     if not (run_dir / MODEL).exists():
         raise ConfigError(f"{run_dir}: not finished (no model.pt)")
-    _, test_set, num_classes = load_datasets(config.data, config.crop, config.resize, config.ten_crop)
-    model = build(config, num_classes)
+    _, test_set, outputs = datasets(config)
+    model = build(config, outputs)
     model.load_state_dict(read_weights(run_dir / MODEL, "model", config.device))
     return config, model.eval(), test_set
