@@ -10,51 +10,17 @@ import sys
 from pathlib import Path
 
 from zoo_rl.errors import ConfigError
-
-
-def _common_training_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--algo", default="ppo", help="ppo, a2c, dqn or qrdqn (default: ppo)")
-    p.add_argument("--steps", type=int, required=True, help="agent steps (each is 4 emulator frames)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("runs"), help="where the run directory is created")
-    p.add_argument("--n-envs", type=int, default=None, help="parallel games (default: from configs/algos.yaml)")
-    p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
-    p.add_argument("--sticky-actions", type=float, default=None, help="override the preset's sticky-action rate")
-    p.add_argument("--backend", default="ale_vector", help="ale_vector (fast, default) or sb3 (make_atari_env)")
-    p.add_argument("--eval-episodes", type=int, default=10, help="full games per evaluation")
-    p.add_argument("--eval-freq", type=int, default=0, help="also evaluate every N agent steps (0: at the end only)")
-    p.add_argument(
-        "--checkpoint-freq", type=int, default=25_000, help="checkpoint every N agent steps (0: never; default 25000)"
-    )
-    p.add_argument("--hyperparams", type=Path, default=None, help="YAML file instead of configs/algos.yaml")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-
-
-def _run_config(args: argparse.Namespace, command: str, **extra):
-    from zoo_rl.rl.config import RunConfig, algo_defaults, env_settings
-
-    n_envs, hyperparams = algo_defaults(args.algo, args.hyperparams)
-    overrides = {} if args.sticky_actions is None else {"sticky_actions": args.sticky_actions}
-    return RunConfig(
-        command=command,
-        game=args.game,
-        algo=args.algo,
-        steps=args.steps,
-        seed=args.seed,
-        n_envs=args.n_envs if args.n_envs is not None else n_envs,
-        hyperparams=hyperparams,
-        env=env_settings(args.env_preset, overrides).to_dict(),
-        backend=args.backend,
-        eval_episodes=args.eval_episodes,
-        eval_freq=args.eval_freq,
-        checkpoint_freq=args.checkpoint_freq,
-        device=args.device,
-        **extra,
-    )
+from zoo_rl.rl.run_args import (
+    add_training_arguments,
+    add_transfer_arguments,
+    parse_option,
+    run_config,
+    transfer_configs,
+)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
-    pretrain(_run_config(args, "pretrain"), args.out, args.zoo_dir)
+    pretrain(run_config(args, "pretrain"), args.out, args.zoo_dir)
 
 
 def pretrain(config, out: Path, zoo_dir: Path | None) -> None:
@@ -98,24 +64,6 @@ def report(run_dir: Path) -> None:
     print(f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games")
 
 
-def transfer_configs(args: argparse.Namespace) -> list:
-    """The run configs of a ``transfer`` command line: one, or one per source with ``--source all``."""
-    from zoo_rl.rl.manifest import zoo_paths
-    from zoo_rl.rl.methods import get_method
-    from zoo_rl.rl.zoo_files import pin_member
-
-    zoo = zoo_paths(args.zoo) if args.zoo else []
-    sources = zoo if args.source == "all" else [pin_member(args.source) if args.source else None]
-    if args.source == "all" and (args.method != "finetune" or not zoo):
-        raise ConfigError("--source all needs --method finetune and a --zoo to take the sources from")
-    options = dict(_parse_option(o) for o in args.method_option)
-    run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it
-    return [
-        _run_config(args, "transfer", method=args.method, zoo=run_zoo, source=source, method_options=options)
-        for source in sources
-    ]
-
-
 def cmd_transfer(args: argparse.Namespace) -> None:
     from zoo_rl.rl.train import train
 
@@ -138,15 +86,6 @@ def cmd_resume(args: argparse.Namespace) -> None:
         pretrain(config, args.rundir.parent, args.zoo_dir)
     else:
         report(train(config, args.rundir.parent))
-
-
-def _parse_option(text: str) -> tuple[str, object]:
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise SystemExit(f"error: --method-option expects KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -262,7 +201,7 @@ def cmd_vision_train(args: argparse.Namespace) -> None:
     from zoo_rl.vision.train import VisionConfig, train_vision
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(VisionConfig) if hasattr(args, f.name)}
-    given.update(zoo=[str(p) for p in args.zoo], options=dict(_parse_option(o) for o in args.method_option))
+    given.update(zoo=[str(p) for p in args.zoo], options=dict(parse_option(o) for o in args.method_option))
     config = VisionConfig(**given)
     run_dir = train_vision(config, args.out)
     scores = json.loads((run_dir / "eval.json").read_text())
@@ -381,21 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain", help="train a source agent for the zoo")
     p.add_argument("game", help="ALE game name, e.g. Pong or ALE/Pong-v5")
-    _common_training_args(p)
+    add_training_arguments(p)
     p.add_argument("--zoo-dir", type=Path, default=None, help="also add the agent to this zoo (e.g. agents)")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("transfer", help="train on a target game with a transfer method")
-    p.add_argument("game", metavar="TARGET", help="ALE game name of the target")
-    _common_training_args(p)
-    p.add_argument(
-        "--method",
-        default="zoo",
-        help="zoo, lite, scratch, finetune, ensemble, distill, kflow, zoo-noalign or zoo-uniform (default: zoo)",
-    )
-    p.add_argument("--zoo", nargs="+", default=[], help="zoo members (.zip), a zoo directory or its manifest")
-    p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
-    p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
+    add_transfer_arguments(p)
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser(

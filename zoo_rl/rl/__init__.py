@@ -1,6 +1,18 @@
-"""The RL path: Zoo-Tuning feature extractors for Stable-Baselines3 Atari agents."""
+"""The RL path: Zoo-Tuning feature extractors for Stable-Baselines3 Atari agents.
 
-from .extractor import ZooNatureCNN
-from .zoo_files import ZooFileError, nature_cnn_weights
+The names below are imported on first use, so that importing a light module of this package
+(the run configs the CLI parses) does not load torch and Stable-Baselines3."""
 
-__all__ = ["ZooFileError", "ZooNatureCNN", "nature_cnn_weights"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {"ZooNatureCNN": ".extractor", "ZooFileError": ".zoo_files", "nature_cnn_weights": ".zoo_files"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name], __name__), name)

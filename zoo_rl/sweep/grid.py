@@ -21,6 +21,7 @@ from typing import Any
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import read_yaml
+from zoo_rl.rl.run_args import transfer_configs, transfer_parser
 
 # Keys of `common` (and of each entry) and the `zoo-rl transfer` option each becomes.
 RUN_OPTIONS = ("algo", "steps", "zoo", "eval_episodes", "eval_freq", "n_envs", "hyperparams", "env_preset",
@@ -109,8 +110,6 @@ def _number(value, where: str) -> float:
 
 
 def _spec(target: str, entry: dict, seed: int, source, options: dict, out: Path, where: str) -> RunSpec:
-    from zoo_rl.cli import build_parser, transfer_configs
-
     argv = ["transfer", target, "--method", str(entry["method"]), "--seed", str(seed), "--out", str(out)]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
@@ -120,7 +119,7 @@ def _spec(target: str, entry: dict, seed: int, source, options: dict, out: Path,
     for key, value in _mapping(entry.get("options") or {}, f"{where}: options").items():
         argv += ["--method-option", f"{key}={value}"]
     try:
-        args = build_parser().parse_args(argv)
+        args = transfer_parser().parse_args(argv)
         (config,) = transfer_configs(args)
     except SystemExit as err:  # argparse already printed what it did not understand
         raise ConfigError(f"{where}: not a valid run ({' '.join(argv)})") from err

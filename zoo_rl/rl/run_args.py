@@ -1,0 +1,107 @@
+"""The command line of a training run (``pretrain``, ``transfer``) and the run configs it
+describes.  The CLI parses it; the sweep writes each grid point as such a command line (the
+backends run it as a process) and checks it here, so neither imports the other."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from zoo_rl.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where used: parsing a command line must not load torch and SB3
+    from zoo_rl.rl.config import RunConfig
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags shared by ``pretrain`` and ``transfer``."""
+    p.add_argument("--algo", default="ppo", help="ppo, a2c, dqn or qrdqn (default: ppo)")
+    p.add_argument("--steps", type=int, required=True, help="agent steps (each is 4 emulator frames)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("runs"), help="where the run directory is created")
+    p.add_argument("--n-envs", type=int, default=None, help="parallel games (default: from configs/algos.yaml)")
+    p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
+    p.add_argument("--sticky-actions", type=float, default=None, help="override the preset's sticky-action rate")
+    p.add_argument("--backend", default="ale_vector", help="ale_vector (fast, default) or sb3 (make_atari_env)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="full games per evaluation")
+    p.add_argument("--eval-freq", type=int, default=0, help="also evaluate every N agent steps (0: at the end only)")
+    p.add_argument(
+        "--checkpoint-freq", type=int, default=25_000, help="checkpoint every N agent steps (0: never; default 25000)"
+    )
+    p.add_argument("--hyperparams", type=Path, default=None, help="YAML file instead of configs/algos.yaml")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+
+
+def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``transfer``."""
+    p.add_argument("game", metavar="TARGET", help="ALE game name of the target")
+    add_training_arguments(p)
+    p.add_argument(
+        "--method",
+        default="zoo",
+        help="zoo, lite, scratch, finetune, ensemble, distill, kflow, zoo-noalign or zoo-uniform (default: zoo)",
+    )
+    p.add_argument("--zoo", nargs="+", default=[], help="zoo members (.zip), a zoo directory or its manifest")
+    p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
+    p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")
+
+
+def transfer_parser() -> argparse.ArgumentParser:
+    """A parser of ``transfer TARGET ...`` command lines, as the CLI reads them."""
+    parser = argparse.ArgumentParser(prog="zoo-rl")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_transfer_arguments(sub.add_parser("transfer"))
+    return parser
+
+
+def run_config(args: argparse.Namespace, command: str, **extra) -> RunConfig:
+    """The run config of parsed ``args``, with the defaults of ``configs/algos.yaml`` and the env preset."""
+    from zoo_rl.rl.config import RunConfig, algo_defaults, env_settings
+
+    n_envs, hyperparams = algo_defaults(args.algo, args.hyperparams)
+    overrides = {} if args.sticky_actions is None else {"sticky_actions": args.sticky_actions}
+    return RunConfig(
+        command=command,
+        game=args.game,
+        algo=args.algo,
+        steps=args.steps,
+        seed=args.seed,
+        n_envs=args.n_envs if args.n_envs is not None else n_envs,
+        hyperparams=hyperparams,
+        env=env_settings(args.env_preset, overrides).to_dict(),
+        backend=args.backend,
+        eval_episodes=args.eval_episodes,
+        eval_freq=args.eval_freq,
+        checkpoint_freq=args.checkpoint_freq,
+        device=args.device,
+        **extra,
+    )
+
+
+def transfer_configs(args: argparse.Namespace) -> list[RunConfig]:
+    """The run configs of a ``transfer`` command line: one, or one per source with ``--source all``."""
+    from zoo_rl.rl.manifest import zoo_paths
+    from zoo_rl.rl.methods import get_method
+    from zoo_rl.rl.zoo_files import pin_member
+
+    zoo = zoo_paths(args.zoo) if args.zoo else []
+    sources = zoo if args.source == "all" else [pin_member(args.source) if args.source else None]
+    if args.source == "all" and (args.method != "finetune" or not zoo):
+        raise ConfigError("--source all needs --method finetune and a --zoo to take the sources from")
+    options = dict(parse_option(o) for o in args.method_option)
+    run_zoo = zoo if get_method(args.method).needs_zoo else []  # scratch/finetune runs do not depend on it
+    return [
+        run_config(args, "transfer", method=args.method, zoo=run_zoo, source=source, method_options=options)
+        for source in sources
+    ]
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--method-option``, the value read as YAML (numbers, booleans, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"error: --method-option expects KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
