@@ -554,3 +554,37 @@ def layer_input_shape(layer) -> tuple[int, ...]:
     if layer.weights.dim() == 5:  # (members, out, in, kh, kw): a convolution
         return (layer.weights.shape[2], 9, 9)
     return (layer.weights.shape[2],)
+
+
+@pytest.mark.parametrize("method", ["lite", "finetune"])
+def test_a_run_directory_is_all_that_eval_export_and_resume_need(method, tiny_zoo, tiny_hyperparams, tmp_path,
+                                                                  monkeypatch, capsys):  # fmt: skip
+    """A run killed after its first checkpoint, copied elsewhere, its zoo renamed: it resumes,
+    evaluates and exports from another working directory, reading no zoo file."""
+    from zoo_rl.rl.checkpoint import Checkpointer
+
+    zoo = shutil.copytree(tiny_zoo, tmp_path / "zoo")
+    save = Checkpointer._on_rollout_start
+
+    def save_then_crash(self):
+        save(self)
+        if self.last_saved >= 128:
+            raise KeyboardInterrupt  # the process dies here, after writing its checkpoint
+
+    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save_then_crash)
+    source = ["--source", zoo_files(zoo)[0]] if method == "finetune" else []
+    with pytest.raises(KeyboardInterrupt):
+        run_cli("transfer", "Breakout", "--method", method, "--zoo", zoo, *source, "--steps", 384, "--n-envs", 1,
+                "--checkpoint-freq", 128, "--hyperparams", tiny_hyperparams, "--out", tmp_path / "runs",
+                "--eval-episodes", 1)  # fmt: skip
+    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save)
+    zoo.rename(tmp_path / "zoo-renamed")
+    (killed,) = (tmp_path / "runs").iterdir()
+    shutil.copytree(killed, tmp_path / "elsewhere" / "run")
+    shutil.rmtree(tmp_path / "runs")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert run_cli("resume", "run") == 0
+    assert "resuming from the checkpoint at step 128 of 384" in capsys.readouterr().out
+    assert run_cli("eval", "run", "--episodes", 1) == 0
+    assert run_cli("export", "run", "-o", "plain.zip") == 0
+    assert "features_extractor" in str(PPO.load("plain.zip", device="cpu").policy)

@@ -163,7 +163,7 @@ def test_cost_columns_count_what_the_paper_counts():
     single = model_cost(model_from_sources("resnet50", "scratch", [], 100), 224, train_batch=1)
     assert single["inference_params"] == 23_712_932 and single["train_params"] == 23_712_932
     assert single["inference_gmacs"] == pytest.approx(4.087, abs=0.001)
-    rows = {r["method"]: r for r in method_costs("resnet18", sources=2, num_classes=10, crop=64, train_batch=4)}
+    rows = {r["method"]: r for r in method_costs("resnet18", sources=2, outputs=10, crop=64, train_batch=4)}
     scratch, lite, zoo, ensemble = rows["scratch"], rows["lite"], rows["zoo"], rows["ensemble"]
     assert {**rows["finetune"], "method": "scratch"} == scratch
     for column in ("inference_gmacs", "inference_params"):  # lite merges into one plain ResNet

@@ -10,6 +10,7 @@ import copy
 import inspect
 import types
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -21,9 +22,11 @@ from zoo_rl.io_utils import read_yaml
 from zoo_rl.rl.recipes import DEFAULT_RECIPE
 from zoo_rl.rl.zoo_files import member_name
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = REPO_ROOT / "configs"
-ENV_PRESETS = REPO_ROOT / "envs" / "atari.yaml"
+# The defaults ship inside the package (an installed zoo-rl finds them wherever it runs); the
+# repository's configs/algos.yaml and envs/atari.yaml are links to these files, for users to edit.
+DEFAULTS = Path(str(resources.files("zoo_rl") / "data"))
+ALGOS_YAML = DEFAULTS / "algos.yaml"
+ENV_PRESETS = DEFAULTS / "atari.yaml"
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn", "qrdqn")
 ON_POLICY: frozenset[str] = frozenset({"ppo", "a2c"})
 COMMANDS: tuple[str, ...] = ("pretrain", "transfer")
@@ -54,7 +57,7 @@ def algo_defaults(algo: str, path: Path | None = None) -> tuple[int, dict[str, A
     """``(n_envs, hyperparams)`` of ``algo`` from ``configs/algos.yaml``."""
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; expected one of {', '.join(ALGOS)}")
-    path = path or CONFIG_DIR / "algos.yaml"
+    path = path or ALGOS_YAML
     entry = read_yaml(path).get(algo)
     if not isinstance(entry, dict) or "n_envs" not in entry:
         raise ConfigError(f"{path}: no entry {algo!r} with n_envs and hyperparams")

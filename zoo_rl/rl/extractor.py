@@ -37,7 +37,7 @@ from zoo_rl.core import (
 from zoo_rl.errors import ConfigError
 
 from .recipes import DEFAULT_RECIPE, RECIPES
-from .zoo_files import member_name, nature_cnn_weights
+from .zoo_files import ZooShell, member_name, nature_cnn_weights
 
 # NatureCNN's weighted layers in order; each is followed by a ReLU, the Flatten sits before linear.0.
 CHAIN: tuple[str, ...] = ("cnn.0", "cnn.2", "cnn.4", "linear.0")
@@ -107,7 +107,10 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         with torch.no_grad():  # the map that the Flatten before the linear layer flattens
             feature_map = tuple(template.cnn[:-1](torch.zeros(1, *observation_space.shape)).shape[1:])
         channels = observation_space.shape[0]
-        sources = [nature_cnn_weights(p, in_channels=channels) for p in zoo]
+        sources = [
+            template.state_dict() if isinstance(p, ZooShell) else nature_cnn_weights(p, in_channels=channels)
+            for p in zoo
+        ]
         self.member_names = [member_name(p) for p in zoo]
         if options["scratch_member"]:
             sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))

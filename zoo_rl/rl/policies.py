@@ -30,7 +30,7 @@ def load_run_model(run_dir: Path) -> tuple[BaseAlgorithm, RunConfig]:
     config = RunConfig.load(run_dir / "config.yaml")
     env = make_atari_vec_env(config.game, config.n_envs, config.seed, config.settings)
     try:
-        model = build_model(config, env)
+        model = build_model(config, env, rebuild=True)  # no zoo file is read: the run's weights replace them
     finally:
         env.close()
     model.policy.load_state_dict(read_policy_state_dict(run_dir / "model.zip"))

@@ -39,7 +39,7 @@ from zoo_rl.rl.config import RunConfig, algorithm_class
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
 from zoo_rl.rl.methods import get_method
-from zoo_rl.rl.zoo_files import ZooFileError, member_file, member_name, nature_cnn_weights, sha256
+from zoo_rl.rl.zoo_files import ZooFileError, ZooShell, member_file, member_name, nature_cnn_weights, sha256
 from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
 
@@ -55,11 +55,14 @@ def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
-    """The SB3 model of ``config``, initialised by its method."""
+def build_model(config: RunConfig, env: VecEnv, rebuild: bool = False) -> BaseAlgorithm:
+    """The SB3 model of ``config``, initialised by its method; with ``rebuild`` only its
+    architecture, for a trained run's own weights to be loaded over it: no zoo file is read
+    (the members are :class:`ZooShell` s), so a run directory is all that a rebuild needs."""
     method = get_method(config.method)
     hyperparams = resolve_schedules(config.hyperparams)
-    policy_kwargs = {**(hyperparams.pop("policy_kwargs", None) or {}), **method.policy_kwargs(config)}
+    zoo = [ZooShell(member) for member in config.zoo] if rebuild else None
+    policy_kwargs = {**(hyperparams.pop("policy_kwargs", None) or {}), **method.policy_kwargs(config, zoo)}
     try:
         model = algorithm_class(config.algo)(
             "CnnPolicy", env, seed=config.seed, device=config.device, policy_kwargs=policy_kwargs, **hyperparams
@@ -70,17 +73,21 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
         raise ConfigError(
             f"cannot build the {config.algo} model from its hyperparameters and method options: {err}"
         ) from err
-    method.initialize(model, config)
+    if not rebuild:
+        method.initialize(model, config)
     return model
 
 
-def validate(config: RunConfig) -> None:
-    """Check everything that can be checked before a run directory is made."""
+def validate(config: RunConfig, read_files: bool = True) -> None:
+    """Check everything that can be checked before a run directory is made (the zoo and source
+    files too, unless ``read_files`` is false: a resumed run does not read them)."""
     method = get_method(config.method)
     if method.needs_zoo and not config.zoo:
         raise ConfigError(f"method {config.method!r} needs a zoo (--zoo FILE... or --zoo agents)")
     if method.needs_source and not config.source:
         raise ConfigError(f"method {config.method!r} needs --source FILE")
+    if not read_files:
+        return
     channels = config.settings.frame_stack
     paths = list(config.zoo) + ([config.source] if config.source else [])
     digests = {}
@@ -105,19 +112,23 @@ def train(config: RunConfig, out: Path) -> Path:
     Re-running the same command resumes: a finished run is skipped, an unfinished one
     continues from its last checkpoint (or starts again if it died before its first).
     """
-    validate(config)
     run_dir = Path(out) / config.run_name()
     status = partial(run_status, run_dir, config, RunConfig.load, finished=FINISHED, checkpoint=CHECKPOINT)
-    if status() == "finished":
+    before = status()
+    if before == "finished":
         print(f"{run_dir}: already finished, skipping")
         return run_dir
+    resuming = before == "checkpoint"  # the checkpoint holds every weight: the zoo files are not needed
+    validate(config, read_files=not resuming)
     env = make_env(config)
     with ExitStack() as held:
         held.callback(env.close)
-        model = build_model(config, env)  # before any file is made: bad options leave nothing behind
+        model = build_model(config, env, rebuild=resuming)  # before any file is made: bad options leave nothing
         now = held.enter_context(claim_run(run_dir, status))  # makes the directory: options known to be good
         if now == "finished":
             return run_dir
+        if resuming and now != "checkpoint":
+            raise ConfigError(f"{run_dir}: its checkpoint disappeared while the run was being rebuilt; run again")
         checkpoint = load_checkpoint(run_dir) if now == "checkpoint" else None
         done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
         if checkpoint is None:

@@ -131,6 +131,14 @@ def extractor_prefix(state: Mapping[str, torch.Tensor]) -> str | None:
     return None
 
 
+class ZooShell(str):
+    """A zoo member's spec whose file is not read.  A trained run's model is rebuilt with
+    shells in place of its members (a layer of the right shape, weights left at their
+    initialisation) and its own weights are loaded over them, so evaluating, exporting or
+    resuming a run needs no zoo file.  A ``str``: SB3 saves it in ``policy_kwargs`` as the plain
+    spec it stands for."""
+
+
 def nature_cnn_weights(path: str | Path, in_channels: int | None = None) -> dict[str, torch.Tensor]:
     """The NatureCNN state dict (keys as in SB3's ``NatureCNN``) of a zoo member.
 
@@ -177,7 +185,8 @@ def source_nature_cnns(observation_space, zoo, features_dim: int = 512, trainabl
     cnns = torch.nn.ModuleList()
     for path in zoo:
         cnn = NatureCNN(observation_space, features_dim=features_dim)
-        cnn.load_state_dict(nature_cnn_weights(path, in_channels=observation_space.shape[0]))
+        if not isinstance(path, ZooShell):
+            cnn.load_state_dict(nature_cnn_weights(path, in_channels=observation_space.shape[0]))
         cnn.requires_grad_(trainable)
         cnns.append(cnn)
     return cnns

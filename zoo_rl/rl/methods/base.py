@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -30,15 +31,16 @@ class Method:
         """Keyword arguments of ``extractor_class`` besides the zoo."""
         return dict(config.method_options)
 
-    def policy_kwargs(self, config: RunConfig) -> dict[str, Any]:
-        """Extra ``policy_kwargs`` for the SB3 algorithm (the features extractor, mostly)."""
+    def policy_kwargs(self, config: RunConfig, zoo: Sequence[str] | None = None) -> dict[str, Any]:
+        """Extra ``policy_kwargs`` for the SB3 algorithm (the features extractor, mostly);
+        ``zoo``: the members to build from (default: the config's)."""
         unknown = sorted(set(config.method_options) - set(self.options))
         if unknown:
             expected = f"expected some of {self.options}" if self.options else "it takes none"
             raise ConfigError(f"unknown option(s) {unknown} for method {self.name}; {expected}")
         if self.extractor_class is None:
             return {}
-        kwargs = dict(zoo=list(config.zoo), **self.extractor_kwargs(config))
+        kwargs = dict(zoo=list(config.zoo if zoo is None else zoo), **self.extractor_kwargs(config))
         # SB3 drops the MLP between features and heads only for its own NatureCNN class;
         # net_arch=[] keeps every method's policy the same shape as a NatureCNN policy.
         return dict(features_extractor_class=self.extractor_class, features_extractor_kwargs=kwargs, net_arch=[])
