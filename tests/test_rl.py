@@ -580,11 +580,12 @@ def test_a_run_directory_is_all_that_eval_export_and_resume_need(method, tiny_zo
     monkeypatch.setattr(Checkpointer, "_on_rollout_start", save)
     zoo.rename(tmp_path / "zoo-renamed")
     (killed,) = (tmp_path / "runs").iterdir()
-    shutil.copytree(killed, tmp_path / "elsewhere" / "run")
+    run = killed.name
+    shutil.copytree(killed, tmp_path / "elsewhere" / run)
     shutil.rmtree(tmp_path / "runs")
     monkeypatch.chdir(tmp_path / "elsewhere")
-    assert run_cli("resume", "run") == 0
+    assert run_cli("resume", run) == 0
     assert "resuming from the checkpoint at step 128 of 384" in capsys.readouterr().out
-    assert run_cli("eval", "run", "--episodes", 1) == 0
-    assert run_cli("export", "run", "-o", "plain.zip") == 0
+    assert run_cli("eval", run, "--episodes", 1) == 0
+    assert run_cli("export", run, "-o", "plain.zip") == 0
     assert "features_extractor" in str(PPO.load("plain.zip", device="cpu").policy)
