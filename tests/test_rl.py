@@ -550,6 +550,41 @@ def test_start_scores_matches_and_can_start_on_the_reference(tiny_zoo):
         torch.testing.assert_close(layer.gate(x), expected.expand(2, 3))
 
 
+def test_start_chooses_the_source_whose_own_game_the_target_resembles(tiny_zoo):
+    """With the members' games known (the zoo's manifest), the reference is the source closest
+    to the target by domain shift: on Breakout, the agent trained on Breakout."""
+    from zoo_rl.rl.inspection import start_zoo
+    from zoo_rl.rl.manifest import member_game
+
+    env = make_atari_vec_env("Breakout", 1, 0)
+    env.close()
+    zoo = zoo_files(tiny_zoo)
+    extractor = ZooNatureCNN(env.observation_space, zoo=zoo)
+    games = {Path(p).stem: member_game(p) for p in zoo}
+    assert sorted(games.values()) == ["Breakout", "Pong"]
+    start = start_zoo([extractor], "Breakout", AtariSettings(), seed=1, n_envs=2, steps=60, match_every=2,
+                      reference_prior=0.95, games=games)  # fmt: skip
+    breakout = next(name for name, game in games.items() if game == "Breakout")
+    assert set(start["domain_shift"]) == set(games)
+    assert start["reference"] == breakout and start["why"].startswith("closest source")
+    assert start["domain_shift"][breakout] < start["domain_shift"][next(n for n in games if n != breakout)]
+
+
+def test_domain_shift_is_scale_free_and_grows_with_the_mean_shift():
+    from zoo_rl.rl.inspection import CLOSE_SHIFT, choose_reference, domain_shift
+
+    g = torch.Generator().manual_seed(0)
+    own, same = torch.rand(4000, 64, generator=g), torch.rand(4000, 64, generator=g)
+    assert domain_shift(own, same) < 0.05
+    assert domain_shift(own, same + 0.5) == pytest.approx(10 * domain_shift(10 * own, 10 * same + 5.0) / 10)
+    assert domain_shift(own, same + 0.5) > domain_shift(own, same + 0.1) > domain_shift(own, same)
+    logme = {"a": -1.2, "b": -1.1, "scratch": -1.0}
+    assert choose_reference(logme, {"a": CLOSE_SHIFT / 2, "b": 2.0})[0] == "a"
+    assert choose_reference(logme, {"a": 1.5 * CLOSE_SHIFT, "b": 2.0})[0] == "scratch"
+    assert choose_reference(logme, {})[0] == "scratch"  # no game known: LogME's best
+    assert choose_reference({"a": -1.2, "b": -1.1}, {"a": 2.0, "b": 3.0})[0] == "a"  # no fresh member to fall back on
+
+
 def layer_input_shape(layer) -> tuple[int, ...]:
     if layer.weights.dim() == 5:  # (members, out, in, kh, kw): a convolution
         return (layer.weights.shape[2], 9, 9)

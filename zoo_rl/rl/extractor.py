@@ -151,18 +151,22 @@ class ZooNatureCNN(BaseFeaturesExtractor):
         return chain  # type: ignore[return-value]
 
     @torch.no_grad()
-    def member_features(self, frames: np.ndarray | torch.Tensor, batch: int = 256) -> list[torch.Tensor]:
-        """Each member's own 512-d features (no mixing) on ``frames`` (uint8, or floats in [0, 1])."""
+    def member_features(
+        self, frames: np.ndarray | torch.Tensor, batch: int = 256, members: Sequence[int] | None = None
+    ) -> list[torch.Tensor]:
+        """Each member's own 512-d features (no mixing) on ``frames`` (uint8, or floats in [0, 1]),
+        for every member or those indexed by ``members``."""
         chain = self._chain()
-        out: list[list[torch.Tensor]] = [[] for _ in range(chain[0].num_sources)]
+        members = range(chain[0].num_sources) if members is None else members
+        out: list[list[torch.Tensor]] = [[] for _ in members]
         for start in range(0, len(frames), batch):
             x = _as_input(frames[start : start + batch], chain[0].weights.device)
-            for i in range(len(out)):
+            for parts, i in zip(out, members, strict=True):
                 h = x
                 for index, layer in enumerate(chain):
                     h = torch.relu(_member_forward(layer, i, h))
                     h = h.flatten(1) if index + 2 == len(chain) else h
-                out[i].append(h)
+                parts.append(h)
         return [torch.cat(parts) for parts in out]
 
     def start_with(self, member: int, coefficient: float) -> None:

@@ -23,11 +23,18 @@ import torch
 from stable_baselines3.common.torch_layers import NatureCNN
 
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
-from zoo_rl.rl.extractor import ZooNatureCNN, fresh_nature_cnn_weights
+from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN, fresh_nature_cnn_weights
+from zoo_rl.rl.manifest import member_game
 from zoo_rl.rl.recipes import RECIPES
 from zoo_rl.rl.zoo_files import member_name, source_nature_cnns
 
 GAMMA = 0.99
+# A source is "close" to a target when its features there lie within this many spreads of its
+# features on its own game.  Measured on the shipped zoo (docs/results.md): 0.06-0.12 for the
+# source's own game, 0.46-0.55 from Phoenix to DemonAttack (where finetuning Phoenix beats
+# scratch), 0.95 or more from every source to Atlantis (where none does).
+CLOSE_SHIFT = 0.75
+OWN_GAME_EVERY = 4  # a source's own game: every 4th frame of the same random play is enough for a mean
 
 
 def target_frames(game: str, settings: AtariSettings, seed: int, n_envs: int = 8, steps: int = 600,
@@ -177,28 +184,60 @@ def zoo_health(extractor: ZooNatureCNN, frames: np.ndarray, sources: dict[str, t
     return {**feature_health(features), "cka": {name: linear_cka(features, f) for name, f in sources.items()}}
 
 
+def domain_shift(own: torch.Tensor, target: torch.Tensor) -> float:
+    """How far a model's mean feature on the target's frames lies from its mean feature on its
+    own game's, in units of its own game's feature spread (the root of the summed per-unit
+    variance): about 0.1 for two samples of the same game.  A source that sees the target as
+    it sees its own game has learned features that apply there (the domain-similarity idea
+    of Cui et al., "Large Scale Fine-Grained Categorization and Domain-Specific Transfer
+    Learning", CVPR 2018, with a scale-free distance instead of their EMD)."""
+    own, target = own.double(), target.double()
+    spread = own.var(dim=0).sum().sqrt().clamp_min(1e-12)
+    return float((target.mean(dim=0) - own.mean(dim=0)).norm() / spread)
+
+
+def choose_reference(logme_scores: dict[str, float], shifts: dict[str, float]) -> tuple[str, str]:
+    """``(member, why)``: the source closest to the target by :func:`domain_shift` if one lies
+    within :data:`CLOSE_SHIFT`, else the fresh member (no source is close: start as scratch);
+    where no source's game is known, the best LogME score."""
+    if shifts:
+        closest = min(shifts, key=shifts.get)
+        if shifts[closest] <= CLOSE_SHIFT or SCRATCH_MEMBER not in logme_scores:
+            return closest, f"closest source (domain shift {shifts[closest]:.2f} <= {CLOSE_SHIFT})"
+        return SCRATCH_MEMBER, f"no source within domain shift {CLOSE_SHIFT} ({closest}: {shifts[closest]:.2f})"
+    return max(logme_scores, key=logme_scores.get), "best LogME (no source's game known)"
+
+
 def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSettings, seed: int,
               n_envs: int = 8, steps: int = 1000, match_every: int = 25,
-              reference_prior: float | None = None) -> dict:  # fmt: skip
+              reference_prior: float | None = None, games: dict[str, str | None] | None = None) -> dict:  # fmt: skip
     """Prepare fresh zoo extractors (one policy's: shared, actor/critic or online/target) for
-    a target: score every member by LogME on a random policy's frames, take the best-scoring
-    member as the reference (the fresh member wins where no source explains the returns
-    better than random features), and match every member's units to it.
+    a target: choose a reference member (:func:`choose_reference`: by the domain shift of each
+    source whose own game ``games`` names, both games played by a random policy), match every
+    member's units to it, and start the gates with ``reference_prior`` on it (the rest shared
+    equally; None: uniform).  Training can still move the gates to any member.
 
-    The choice is soft: all members stay in the mixture; the gates start uniform, or with
-    ``reference_prior`` on the reference (the rest shared equally), and training moves them.
+    Why not LogME, which is also reported: on DemonAttack its ranking of the five shipped
+    sources changed with the random-play sample (Phoenix first in 24% of bootstrap resamples),
+    while the domain shift put Phoenix first on every sample, far ahead (docs/results.md).
     """
     frames, returns = random_play(game, settings, seed, n_envs, steps)
     names = extractors[0].member_names
     features = extractors[0].member_features(frames)
     scores = {name: logme_of(f, returns) for name, f in zip(names, features, strict=True)}
-    reference = max(scores, key=scores.get)
+    shifts = {}
+    for i, name in enumerate(names):
+        own_game = (games or {}).get(name)
+        if own_game is not None:
+            own_frames = random_play(own_game, settings, seed, n_envs, steps, every=OWN_GAME_EVERY)[0]
+            shifts[name] = domain_shift(extractors[0].member_features(own_frames, members=[i])[0], features[i])
+    reference, why = choose_reference(scores, shifts)
     quality = [e.match_channels(frames[::match_every], reference=names.index(reference)) for e in extractors]
     if reference_prior is not None:
         for extractor in extractors:
             extractor.start_with(names.index(reference), reference_prior)
-    return {"frames": len(frames), "seed": seed, "logme": scores, "reference": reference,
-            "reference_prior": reference_prior, "match_quality": quality[0]}  # fmt: skip
+    return {"frames": len(frames), "seed": seed, "logme": scores, "domain_shift": shifts, "reference": reference,
+            "why": why, "reference_prior": reference_prior, "match_quality": quality[0]}  # fmt: skip
 
 
 def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0,
@@ -227,7 +266,9 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         extractor = ZooNatureCNN(space, list(zoo), recipe=recipe)
         started = None
         if options["match_channels"]:
-            started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps)
+            games = {member_name(p): member_game(p) for p in zoo}
+            started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,
+                                reference_prior=options["reference_prior"], games=games)  # fmt: skip
         step0[recipe] = {**zoo_health(extractor, frames[sample], {k: v[sample] for k, v in features.items()}),
                          "start": started}  # fmt: skip
     return {
@@ -257,7 +298,14 @@ def format_report(report: dict) -> str:
     for recipe, h in report["step0"].items():
         if h["start"]:
             quality = ", ".join(f"{q:.2f}" for q in h["start"]["match_quality"])
-            lines.append(f"  {recipe}: members matched to {h['start']['reference']} (unit correlation {quality})")
+            lines.append(f"  {recipe}: members matched to {h['start']['reference']}, {h['start']['why']} "
+                         f"(unit correlation {quality})")  # fmt: skip
+            shifts = h["start"]["domain_shift"]
+            if shifts:
+                lines.append(
+                    "    domain shift of each source (its features on the target against on its own game; "
+                    "~0.1: the same game): " + ", ".join(f"{n} {v:.2f}" for n, v in sorted(shifts.items()))
+                )
     lines += ["", "weight cosine of each pair (per layer)"]
     for pair, per_layer in report["weight_cosine"].items():
         lines.append(f"  {pair:48s} " + "  ".join(f"{k} {v:+.3f}" for k, v in per_layer.items()))

@@ -81,3 +81,14 @@ def zoo_paths(spec: list[str]) -> list[str]:
             continue
         paths.extend(str(manifest.parent / e["file"]) for e in read_manifest(manifest))
     return paths
+
+
+def member_game(member: str | Path) -> str | None:
+    """The game a zoo member was trained on, from the manifest beside its file; None when
+    there is none (a bare zip, a Hub member) or it does not list the file."""
+    path = Path(member)
+    manifest = path.parent / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    entry = next((e for e in read_manifest(manifest) if e["file"] == path.name), None)
+    return None if entry is None else entry["game"]

@@ -6,8 +6,11 @@ zoo (docs/results.md), it averages unrelated agents into near-constant features 
 cannot move within 200K steps.
 
 ``transfer`` (default): what makes a zoo of independently trained agents usable, each part
-measured in docs/results.md: every source's hidden units matched to a reference source's on
-target frames before training; a freshly initialised member, so the gates can fall back to
+measured in docs/results.md: a reference member chosen before training (the source whose
+features see the target as they see its own game, or the fresh member where no source is
+close), every member's hidden units matched to the reference's on target frames, the gates
+starting at 0.95 on the reference (the zoo starts as the best-matched single model and the
+gates can move away from it); a freshly initialised member, so the gates can fall back to
 scratch; norm-preserving mixtures; softmax gates with a low temperature and one source prior
 shared by every layer; source gradients scaled by the number of members.
 """
@@ -26,6 +29,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         source_grad_scale=1.0,
         scratch_member=False,
         match_channels=False,
+        reference_prior=None,
     ),
     "transfer": dict(
         gate_norm="softmax",
@@ -35,5 +39,6 @@ RECIPES: dict[str, dict[str, Any]] = {
         source_grad_scale=None,  # None: the number of members
         scratch_member=True,
         match_channels=True,
+        reference_prior=0.95,  # the chosen reference's starting coefficient (None: uniform)
     ),
 }

@@ -6,7 +6,9 @@ from typing import Any
 
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.extractor import ZooNatureCNN
+from zoo_rl.rl.manifest import member_game
 from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
+from zoo_rl.rl.zoo_files import member_name
 
 from .base import Method
 
@@ -39,9 +41,10 @@ class ZooTuning(Method):
         return dict(lite=self.lite, **options)
 
     def start(self, model, config: RunConfig) -> dict[str, Any] | None:
-        """Recipe ``transfer`` (option ``match_channels``): choose the reference member and
-        match every member's units to it on target frames (``zoo_rl.rl.inspection.start_zoo``);
-        option ``reference_prior``: the reference's starting coefficient (default: uniform)."""
+        """Recipe ``transfer`` (option ``match_channels``): choose the reference member, match
+        every member's units to it on target frames and start the gates on it
+        (``zoo_rl.rl.inspection.start_zoo``); option ``reference_prior``: the reference's
+        starting coefficient (the recipe's default)."""
         from zoo_rl.rl.inspection import start_zoo
 
         options = self._options(config)
@@ -50,8 +53,10 @@ class ZooTuning(Method):
             return None
         extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
         steps = max(1, min(START_STEPS, config.steps // START_ENVS))
+        games = {member_name(p): member_game(p) for p in config.zoo}
+        prior = options.get("reference_prior", recipe["reference_prior"])
         return start_zoo(extractors, config.game, config.settings, config.seed + START_SEED_OFFSET,
-                         n_envs=START_ENVS, steps=steps, reference_prior=options.get("reference_prior"))  # fmt: skip
+                         n_envs=START_ENVS, steps=steps, reference_prior=prior, games=games)  # fmt: skip
 
 
 class LiteZooTuning(ZooTuning):
