@@ -9,7 +9,7 @@ Sections (all in one process, medians over repeats, ratios to the NatureCNN / sc
              updates) for scratch, zoo and lite on the same game
   envs       environment throughput of the two backends (random actions)
   cost       MACs per observation and parameters per method (torch's flop counter)
-  layers     per-layer aggregation strategies (grouped / unfold / mix / bmm)
+  layers     per-layer aggregation strategies (grouped / mix)
 
 The zoo is m random NatureCNN agents written as SB3-style zips, so nothing is downloaded.
 
@@ -213,8 +213,6 @@ def bench_layers(m, device, repeats, batch) -> dict[str, dict[str, float]]:
         biases = [plain.bias.detach()] * m
         conv = isinstance(plain, nn.Conv2d)
         for strategy in CONV_STRATEGIES if conv else LINEAR_STRATEGIES:
-            if strategy == "bmm" and device.type == "cpu":
-                continue  # B weight matrices of 3136x512: ~180x the plain layer on a CPU, minutes per run
             layer = (ZooConv2d if conv else ZooLinear).from_sources(plain, weights, biases, strategy=strategy)
             steps[strategy] = training_step(layer.to(device), x)
         result[name] = interleaved_medians(steps, repeats, device)

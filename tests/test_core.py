@@ -504,3 +504,10 @@ def test_with_source_grad_scale_m_each_source_learns_like_the_plain_layer():
             plain = template.get_submodule(name).weight.grad
             for i in range(3):
                 torch.testing.assert_close(layer.weights.grad[i], factor * plain, rtol=1e-4, atol=1e-7)
+
+
+def test_zoo_linear_treats_leading_dimensions_as_batch():
+    torch.manual_seed(0)
+    layer = ZooLinear([torch.randn(5, 7) for _ in range(3)], [torch.randn(5) for _ in range(3)])  # per-sample gates
+    x = torch.randn(2, 4, 7)
+    torch.testing.assert_close(layer(x), layer(x.reshape(8, 7)).view(2, 4, 5))

@@ -98,6 +98,12 @@ def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
 
         tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
         assert any(t.startswith("gate_last/features_extractor/cnn.0/") for t in tags)
+    if method in ("distill", "kflow"):  # the logger finds the shared core modules inside the extractor
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
+        expected = {"distill": "distill/features_extractor/weight", "kflow": "kflow/features_extractor/layer0/student"}
+        assert expected[method] in tags
 
 
 def test_rerunning_a_finished_run_skips_it(transfer_runs, tiny_zoo, tiny_hyperparams, capsys):
@@ -373,7 +379,7 @@ def test_distillation_loss_trains_the_student_towards_the_teachers(tiny_zoo):
         optimizer.zero_grad()
         extractor(obs).sum().mul(0).backward()  # no RL signal: only the distillation loss
         optimizer.step()
-        losses.append(extractor.last_loss)
+        losses.append(extractor.distillation.last_loss)
     assert losses[-1] < 0.5 * losses[0]
     assert extractor.distillation.current_weight() == pytest.approx(1.0 - 20 / 50)
     teachers = extractor.distillation.teachers
@@ -624,3 +630,27 @@ def test_a_run_directory_is_all_that_eval_export_and_resume_need(method, tiny_zo
     assert run_cli("eval", run, "--episodes", 1) == 0
     assert run_cli("export", run, "-o", "plain.zip") == 0
     assert "features_extractor" in str(PPO.load("plain.zip", device="cpu").policy)
+
+
+def test_dqn_lite_run_exports_its_online_and_target_networks(tiny_zoo, tiny_hyperparams, tmp_path, capsys):
+    """DQN keeps a second zoo extractor in its target network: both become plain NatureCNNs with
+    the trained model's outputs.  A truncated model.zip is then a one-line error naming it."""
+    rc = run_cli("transfer", "Breakout", "--algo", "dqn", "--method", "lite", "--zoo", tiny_zoo, "--steps", 160,
+                 "--n-envs", 1, "--out", tmp_path, "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
+    assert rc == 0
+    run = tmp_path / "Breakout_lite_dqn_s0"
+    assert run_cli("export", run, "-o", tmp_path / "plain.zip") == 0
+    plain = DQN.load(tmp_path / "plain.zip", device="cpu")
+    trained, _ = load_run_model(run)
+    trained.policy.set_training_mode(False)
+    plain.policy.set_training_mode(False)
+    obs = torch.randint(0, 256, (3, 4, 84, 84)).float()
+    with torch.no_grad():
+        for net in ("q_net", "q_net_target"):
+            torch.testing.assert_close(getattr(plain.policy, net)(obs), getattr(trained.policy, net)(obs))
+    model = run / "model.zip"
+    model.write_bytes(model.read_bytes()[:200])
+    capsys.readouterr()
+    assert run_cli("eval", run, "--episodes", 1) == 2
+    err = capsys.readouterr().err
+    assert "model.zip" in err and err.count("\n") == 1

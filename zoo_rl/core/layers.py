@@ -27,17 +27,16 @@ Two options make a mixture of *unrelated* sources (independently trained network
 Per-sample aggregation never loops over samples in Python.  Strategies (measured by
 ``scripts/benchmark.py --only layers``, see docs/performance.md):
 
-* ``"grouped"`` (conv): materialise B kernels and run one grouped convolution;
-* ``"unfold"`` (conv): im2col + one batched matmul with the B kernels;
-* ``"bmm"`` (linear): materialise B weight matrices and one batched matmul;
-* ``"mix"`` (both): run the m aligned source layers as one wide layer and mix their
-  outputs per sample.  Exact by linearity; costs m times the layer's FLOPs but uses
-  the fastest dense kernels and never builds B weights.
+* ``"grouped"`` (conv, default): materialise B kernels and run one grouped convolution;
+* ``"mix"`` (both; the linear layer's only one): run the m aligned source layers as one wide
+  layer and mix their outputs per sample.  Exact by linearity; costs m times the layer's FLOPs
+  but uses dense kernels and never builds B weights.
 
 Measured on an idle 2-core CPU (docs/performance.md), ``grouped`` is the fastest conv
-strategy at every NatureCNN layer (1.3-2.6x the plain layer, against 4-5.5x for
-``mix``) and ``mix`` the only practical linear one (``bmm`` would build B 512 x 3136
-matrices).
+strategy at every NatureCNN layer (1.65-2.4x the plain layer, against 4.5-7x for ``mix``).
+Two strategies that lost everywhere were removed: im2col with a batched matmul for
+convolutions (1.3-2x slower than ``grouped``) and B materialised 512 x 3136 weight matrices for
+the linear layer (180x the plain layer, 1.6 GB at batch 256).
 """
 
 from __future__ import annotations
@@ -52,8 +51,8 @@ from torch import nn
 
 from .gate import Gate, GateNorm, SourcePrior
 
-CONV_STRATEGIES: tuple[str, ...] = ("grouped", "unfold", "mix")
-LINEAR_STRATEGIES: tuple[str, ...] = ("bmm", "mix")
+CONV_STRATEGIES: tuple[str, ...] = ("grouped", "mix")
+LINEAR_STRATEGIES: tuple[str, ...] = ("mix",)
 # Fastest per layer type on a 2-core CPU, batch 256, m = 5 (scripts/benchmark.py --only layers).
 DEFAULT_CONV_STRATEGY = "grouped"
 DEFAULT_LINEAR_STRATEGY = "mix"
@@ -313,18 +312,14 @@ class ZooConv2d(ZooLayer):
         if strategy == "mix":
             y = F.conv2d(x, w_tilde.reshape(m * out_ch, in_ch, kh, kw), None, self.stride, self.padding, self.dilation)
             y = torch.bmm(a.unsqueeze(1), y.reshape(batch, m, out_ch * out_h * out_w)).view(batch, out_ch, out_h, out_w)
-        else:
+        else:  # grouped
             per_sample = (a @ w_tilde.reshape(m, -1)).view(batch * out_ch, in_ch, kh, kw)
-            if strategy == "grouped":
-                # The batch folded into channels: sample j's in_ch channels meet only its own
-                # out_ch kernels (groups = batch), so B different convolutions run as one.
-                y = F.conv2d(
-                    x.reshape(1, batch * in_ch, *x.shape[2:]), per_sample, None,
-                    self.stride, self.padding, self.dilation, groups=batch,
-                ).view(batch, out_ch, out_h, out_w)  # fmt: skip
-            else:  # unfold
-                cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)
-                y = torch.bmm(per_sample.view(batch, out_ch, -1), cols).view(batch, out_ch, out_h, out_w)
+            # The batch folded into channels: sample j's in_ch channels meet only its own
+            # out_ch kernels (groups = batch), so B different convolutions run as one.
+            y = F.conv2d(
+                x.reshape(1, batch * in_ch, *x.shape[2:]), per_sample, None,
+                self.stride, self.padding, self.dilation, groups=batch,
+            ).view(batch, out_ch, out_h, out_w)  # fmt: skip
         if self.rescale:  # scaling a kernel's output channel = scaling that channel of its output
             y = y * self._channel_scale(w_tilde, a)[:, :, None, None]
         if biases is not None:
@@ -386,12 +381,8 @@ class ZooLinear(ZooLayer):
     def _apply_per_sample(self, x, a):
         w_tilde = self.aligned_weights()
         m, out_f, in_f = w_tilde.shape
-        if self.strategy == "mix":
-            y = F.linear(x, w_tilde.reshape(m * out_f, in_f)).view(-1, m, out_f)
-            y = torch.bmm(a.unsqueeze(1), y).squeeze(1)
-        else:  # bmm
-            per_sample = (a @ w_tilde.reshape(m, -1)).view(-1, out_f, in_f)
-            y = torch.bmm(per_sample, x.unsqueeze(2)).squeeze(2)
+        y = F.linear(x, w_tilde.reshape(m * out_f, in_f)).view(-1, m, out_f)  # "mix"
+        y = torch.bmm(a.unsqueeze(1), y).squeeze(1)
         if self.rescale:
             y = y * self._channel_scale(w_tilde, a)
         biases = self._biases()

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from zoo_rl.core import gate_coefficients
+from zoo_rl.core import FeatureDistillation, KnowledgeFlow, gate_coefficients
+from zoo_rl.rl.extractor import ZooNatureCNN
 
 SCORE_FIELDS = ("agent_steps", "frames", "score", "episode_frames", "wall_s")
 
@@ -89,22 +90,21 @@ class ExtractorLogger(BaseCallback):
         for extractor_name, extractor in self.model.policy.named_children():
             if not extractor_name.endswith("features_extractor"):
                 continue
-            if hasattr(extractor, "last_loss"):
-                self.logger.record(f"distill/{extractor_name}/loss", extractor.last_loss)
-                self.logger.record(f"distill/{extractor_name}/weight", extractor.distillation.current_weight())
-            if hasattr(extractor, "mixing_weights"):
-                with torch.no_grad():
-                    weights = extractor.mixing_weights()
-                for layer, row in enumerate(weights.tolist()):
-                    for name, value in zip(["student", *self.source_names], row, strict=True):
-                        self.logger.record(f"kflow/{extractor_name}/layer{layer}/{name}", value)
-            if not hasattr(extractor, "zoo"):
-                continue
-            names = getattr(extractor, "member_names", self.source_names)  # with a fresh member, if any
-            for layer, coeffs in gate_coefficients(extractor.zoo).items():
-                for kind in ("last", "ema"):
-                    for name, value in zip(names, coeffs[kind].tolist(), strict=True):
-                        self.logger.record(f"gate_{kind}/{extractor_name}/{layer}/{name}", value)
+            for module in extractor.modules():  # the shared core modules, whatever wraps them
+                if isinstance(module, FeatureDistillation):
+                    self.logger.record(f"distill/{extractor_name}/loss", module.last_loss)
+                    self.logger.record(f"distill/{extractor_name}/weight", module.current_weight())
+                elif isinstance(module, KnowledgeFlow):
+                    with torch.no_grad():
+                        weights = module.mixing_weights()
+                    for layer, row in enumerate(weights.tolist()):
+                        for name, value in zip(["student", *self.source_names], row, strict=True):
+                            self.logger.record(f"kflow/{extractor_name}/layer{layer}/{name}", value)
+            if isinstance(extractor, ZooNatureCNN):
+                for layer, coeffs in gate_coefficients(extractor.zoo).items():
+                    for kind in ("last", "ema"):
+                        for name, value in zip(extractor.member_names, coeffs[kind].tolist(), strict=True):
+                            self.logger.record(f"gate_{kind}/{extractor_name}/{layer}/{name}", value)
 
 
 class PeriodicEval(BaseCallback):

@@ -12,6 +12,7 @@ import torch
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write
+from zoo_rl.rl.extractor import TransferExtractor
 from zoo_rl.rl.methods import METHODS, get_method
 from zoo_rl.rl.policies import load_run_model
 
@@ -42,7 +43,7 @@ def export_run(run_dir: Path, output: Path) -> Path:
     for key in plain.policy.state_dict():
         match = NATURE_CNN_KEY.match(key)
         owner = model.policy.get_submodule(match["prefix"].rstrip(".")) if match and match["prefix"] else None
-        if owner is not None and hasattr(owner, "as_nature_cnn"):
+        if isinstance(owner, TransferExtractor):
             if match["prefix"] not in merged:
                 try:
                     merged[match["prefix"]] = owner.as_nature_cnn().state_dict()

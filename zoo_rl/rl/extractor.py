@@ -44,7 +44,18 @@ CHAIN: tuple[str, ...] = ("cnn.0", "cnn.2", "cnn.4", "linear.0")
 SCRATCH_MEMBER = "scratch"
 
 
-class ZooNatureCNN(BaseFeaturesExtractor):
+class TransferExtractor(BaseFeaturesExtractor):
+    """A features extractor built from a zoo that amounts to one plain NatureCNN once trained:
+    :meth:`as_nature_cnn` gives it, for ``zoo-rl export`` (Zoo-Tuning with shared coefficients,
+    a distillation student, a Knowledge Flow student free of its teachers).  It raises
+    ``ValueError`` where the trained extractor has no such form (full Zoo-Tuning's weights
+    depend on each input; Knowledge Flow still using a teacher)."""
+
+    def as_nature_cnn(self) -> nn.Module:
+        raise NotImplementedError
+
+
+class ZooNatureCNN(TransferExtractor):
     """SB3's NatureCNN whose convolutions (and, by default, its linear layer) are
     Zoo-Tuning layers initialised from the NatureCNN of every zoo member.
 

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
 from zoo_rl.core.distill import FeatureDistillation
+from zoo_rl.rl.extractor import TransferExtractor
 from zoo_rl.rl.zoo_files import source_nature_cnns
 
 from .base import Method
 
 
-class DistillNatureCNN(BaseFeaturesExtractor):
+class DistillNatureCNN(TransferExtractor):
     """A NatureCNN student with frozen NatureCNN teachers used only while training."""
 
     def __init__(
@@ -37,10 +38,6 @@ class DistillNatureCNN(BaseFeaturesExtractor):
         self.student = NatureCNN(observation_space, features_dim=features_dim)
         teachers = source_nature_cnns(observation_space, zoo, features_dim, trainable=False)
         self.distillation = FeatureDistillation(teachers, features_dim, features_dim, weight, decay_updates)
-
-    @property
-    def last_loss(self) -> float:
-        return self.distillation.last_loss
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return self.distillation(self.student(observations), observations)

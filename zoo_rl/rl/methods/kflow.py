@@ -12,10 +12,11 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
 from zoo_rl.core import kflow
+from zoo_rl.rl.extractor import TransferExtractor
 from zoo_rl.rl.zoo_files import source_nature_cnns
 
 from .base import Method
@@ -31,7 +32,7 @@ def nature_cnn_stages(cnn: NatureCNN) -> list[nn.Module]:
     ]
 
 
-class KnowledgeFlowNatureCNN(BaseFeaturesExtractor):
+class KnowledgeFlowNatureCNN(TransferExtractor):
     """A NatureCNN student in :class:`zoo_rl.core.KnowledgeFlow` with the zoo's frozen NatureCNNs."""
 
     def __init__(
@@ -47,9 +48,6 @@ class KnowledgeFlowNatureCNN(BaseFeaturesExtractor):
         teachers = source_nature_cnns(observation_space, zoo, features_dim, trainable=False)
         widths = [(32, True), (64, True), (64, True), (features_dim, False)]
         self.flow = kflow.KnowledgeFlow(student, teachers, nature_cnn_stages, widths, dependency_weight, ramp_updates)
-
-    def mixing_weights(self) -> torch.Tensor:
-        return self.flow.mixing_weights()
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return self.flow(observations)
