@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+import yaml
 from PIL import Image
 from torchvision.models import detection, segmentation
 
@@ -236,3 +237,21 @@ def test_vision_run_refuses_a_folder_that_is_not_a_run_and_keeps_it(image_folder
                    "--iters", 1, "--out", tmp_path) == 2  # fmt: skip
     assert "not a zoo-rl run directory" in capsys.readouterr().err
     assert mine.read_text() == "mine"
+
+
+def test_vision_config_file_errors_name_the_file_and_key(tmp_path):
+    """A vision config.yaml goes through the same validator as the RL run config: a wrong key
+    or type is one ConfigError naming the file and key (it used to be a TypeError traceback)."""
+    from zoo_rl.vision.train import VisionConfig
+
+    good = {"data": "synthetic:8", "arch": "resnet18", "method": "scratch"}
+    for change, message in (({"iterations": 5}, r"unknown key\(s\) \['iterations'\]"),
+                            ({"iters": "many"}, "iters must be an integer, got 'many'"),
+                            ({"lr_steps": [1, "x"]}, "lr_steps must be a list of integers"),
+                            ({"lr": True}, "lr must be a number, got True")):  # fmt: skip
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump({**good, **change}))
+        with pytest.raises(ConfigError, match=rf"config.yaml: {message}"):
+            VisionConfig.load(path)
+    path.write_text(yaml.safe_dump({**good, "lr": 1}))  # an integer is a number
+    assert VisionConfig.load(path).lr == 1

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import copy
 import inspect
-import types
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
 import yaml
 
 from zoo_rl.envs import AtariSettings, UnknownGameError, display_name
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import read_yaml
+from zoo_rl.records import check_types, from_mapping
 from zoo_rl.rl.recipes import DEFAULT_RECIPE
 from zoo_rl.rl.zoo_files import member_name
 
@@ -109,9 +109,7 @@ class RunConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        hints = get_type_hints(RunConfig)
-        for f in fields(self):
-            _check_type(f.name, getattr(self, f.name), hints[f.name])
+        check_types(self)
         unknown_env = sorted(set(self.env) - {f.name for f in fields(AtariSettings)})
         if unknown_env:
             raise ConfigError(f"env: unknown setting(s) {unknown_env}")
@@ -190,35 +188,4 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> RunConfig:
         """A checked config; any problem is a :class:`ConfigError` naming ``where`` and the key."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known, key=str)
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}")
-        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is MISSING
-                         and f.default_factory is MISSING)  # fmt: skip
-        if missing:
-            raise ConfigError(f"{where}: missing key(s) {missing}")
-        try:
-            return cls(**data)
-        except ConfigError as err:
-            raise ConfigError(f"{where}: {err}") from err
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list of strings",
-               dict: "a mapping with string keys", type(None): "null"}  # fmt: skip
-
-
-def _check_type(name: str, value: Any, hint: Any) -> None:
-    """``value`` matches the field's annotation (bool is not accepted as an int)."""
-    allowed = get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    origins = tuple(get_origin(a) or a for a in allowed)
-    ok = isinstance(value, origins) and not (isinstance(value, bool) and bool not in origins)
-    if ok and isinstance(value, list):
-        ok = all(isinstance(v, str) for v in value)
-    if ok and isinstance(value, dict):
-        ok = all(isinstance(k, str) for k in value)
-    if not ok:
-        expected = " or ".join(_TYPE_NAMES.get(o, o.__name__) for o in origins)
-        raise ConfigError(f"{name} must be {expected}, got {value!r:.80}")
+        return from_mapping(cls, data, where)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from zoo_rl.core import gate_coefficients
 from zoo_rl.errors import ConfigError, TrainingDiverged
 from zoo_rl.io_utils import atomic_write, atomic_write_text, read_weights, read_yaml
+from zoo_rl.records import check_types, from_mapping
 from zoo_rl.rng import rng_state, set_rng_state
 from zoo_rl.run_dir import claim_run, run_status, start_run_dir
 
@@ -65,9 +67,10 @@ class VisionConfig:
     workers: int = 2
     checkpoint_freq: int = 500
     device: str = "cpu"
-    options: dict[str, float] = field(default_factory=dict)  # the method's options (METHOD_OPTIONS)
+    options: dict[str, Any] = field(default_factory=dict)  # the method's options (METHOD_OPTIONS), checked below
 
     def __post_init__(self):
+        check_types(self)
         if self.arch not in ARCHS:
             raise ConfigError(f"unknown architecture {self.arch!r}; expected one of {', '.join(ARCHS)}")
         if self.method not in METHODS:
@@ -109,11 +112,7 @@ class VisionConfig:
 
     @classmethod
     def load(cls, path: Path) -> VisionConfig:
-        data = read_yaml(Path(path))
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {unknown}")
-        return cls(**data)
+        return from_mapping(cls, read_yaml(Path(path)), str(path))
 
 
 def datasets(config: VisionConfig) -> tuple[Dataset, Dataset, int]:
