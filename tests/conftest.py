@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,24 @@ def resnet18_zoo(tmp_path_factory) -> list[Path]:
         paths.append(folder / f"source{i}.pth")
         torch.save(torchvision.models.resnet18(weights=None).state_dict(), paths[-1])
     return paths
+
+
+@contextlib.contextmanager
+def crash_after_checkpoint(monkeypatch, steps: int = 128):
+    """Within the block, a training run dies (KeyboardInterrupt) right after writing its first
+    checkpoint at ``steps`` or later, as a killed process would; checkpoints are normal after."""
+    from zoo_rl.rl.checkpoint import Checkpointer
+
+    save = Checkpointer._on_rollout_start
+
+    def save_then_crash(self):
+        save(self)
+        if self.last_saved >= steps:
+            raise KeyboardInterrupt  # the process dies here, after writing its checkpoint
+
+    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save_then_crash)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(Checkpointer, "_on_rollout_start", save)

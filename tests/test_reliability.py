@@ -18,7 +18,7 @@ import torch
 from stable_baselines3.common.logger import Logger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import run_cli
+from tests.conftest import crash_after_checkpoint, run_cli
 from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.checkpoint import (
     CHECKPOINT,
@@ -190,18 +190,9 @@ def test_interrupted_write_never_replaces_a_good_file(tmp_path):
 
 
 def test_resume_verb_continues_a_crashed_run_from_its_own_config(tiny_hyperparams, tmp_path, capsys, monkeypatch):
-    save = Checkpointer._on_rollout_start
-
-    def save_then_crash(self):
-        save(self)
-        if self.last_saved >= 128:
-            raise KeyboardInterrupt  # the process dies here, after writing its checkpoint
-
-    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save_then_crash)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_after_checkpoint(monkeypatch):
         run_cli("pretrain", "Breakout", "--steps", 384, "--checkpoint-freq", 128, "--hyperparams", tiny_hyperparams,
                 "--out", tmp_path, "--eval-episodes", 1)  # fmt: skip
-    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save)
     run_dir = tmp_path / "Breakout_ppo_s0"
     config = run_dir / "config.yaml"
     config.write_text(config.read_text().replace("device: cpu", "device: cuda:7"))  # as if it began on a GPU machine

@@ -25,7 +25,7 @@ from zoo_rl.rl.methods import METHODS
 from zoo_rl.rl.plotting import binned_curve
 from zoo_rl.rl.policies import load_run_model
 
-from .conftest import run_cli
+from .conftest import crash_after_checkpoint, run_cli
 
 
 def zoo_files(tiny_zoo: Path) -> list[str]:
@@ -602,23 +602,12 @@ def test_a_run_directory_is_all_that_eval_export_and_resume_need(method, tiny_zo
                                                                   monkeypatch, capsys):  # fmt: skip
     """A run killed after its first checkpoint, copied elsewhere, its zoo renamed: it resumes,
     evaluates and exports from another working directory, reading no zoo file."""
-    from zoo_rl.rl.checkpoint import Checkpointer
-
     zoo = shutil.copytree(tiny_zoo, tmp_path / "zoo")
-    save = Checkpointer._on_rollout_start
-
-    def save_then_crash(self):
-        save(self)
-        if self.last_saved >= 128:
-            raise KeyboardInterrupt  # the process dies here, after writing its checkpoint
-
-    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save_then_crash)
     source = ["--source", zoo_files(zoo)[0]] if method == "finetune" else []
-    with pytest.raises(KeyboardInterrupt):
+    with crash_after_checkpoint(monkeypatch):
         run_cli("transfer", "Breakout", "--method", method, "--zoo", zoo, *source, "--steps", 384, "--n-envs", 1,
                 "--checkpoint-freq", 128, "--hyperparams", tiny_hyperparams, "--out", tmp_path / "runs",
                 "--eval-episodes", 1)  # fmt: skip
-    monkeypatch.setattr(Checkpointer, "_on_rollout_start", save)
     zoo.rename(tmp_path / "zoo-renamed")
     (killed,) = (tmp_path / "runs").iterdir()
     run = killed.name
