@@ -207,6 +207,25 @@ def test_main_reports_user_errors_in_one_line_and_lets_bugs_crash(tmp_path, monk
     def bug(*args, **kwargs):
         raise ValueError("operands could not be broadcast together")
 
-    monkeypatch.setattr("zoo_rl.rl.plotting.find_runs", bug)
+    monkeypatch.setattr("zoo_rl.rl.runs.find_runs", bug)
     with pytest.raises(ValueError, match="could not be broadcast"):
         main(["summary", str(tmp_path)])
+
+
+@pytest.mark.parametrize("verb", [["transfer"], ["eval"], ["vision", "train"], ["sweep"], ["quickstart"]])
+def test_help_shows_the_defaults(verb, capsys):
+    """Every option with a default says it in --help (argparse alone only prints the flag)."""
+    from zoo_rl.cli import build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args([*verb, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    sub = parser._subparsers._group_actions[0].choices[verb[0]]
+    if len(verb) == 2:
+        sub = sub._subparsers._group_actions[0].choices[verb[1]]
+    for action in sub._actions:
+        default = action.default
+        shown = default is not None and default is not False and default not in ([], "==SUPPRESS==")
+        if action.option_strings and shown:
+            assert f"default: {action.default}" in text or "default" in (action.help or ""), action.dest

@@ -20,9 +20,9 @@ from zoo_rl.envs import AtariSettings, make_atari_vec_env
 from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
+from zoo_rl.rl.curves import binned_curve
 from zoo_rl.rl.manifest import read_manifest, zoo_paths
 from zoo_rl.rl.methods import METHODS
-from zoo_rl.rl.plotting import binned_curve
 from zoo_rl.rl.policies import load_run_model
 
 from .conftest import crash_after_checkpoint, run_cli

@@ -145,3 +145,22 @@ def test_local_failing_run_is_reported_and_the_others_finish(tmp_path, tiny_zoo,
     out = capsys.readouterr().out
     assert "Breakout_scratch_ppo_s0 skipped" in out and "Breakout_lite_ppo_s0 failed" in out
     assert "1 of 2 runs finished; 1 failed" in out
+
+
+def test_shipped_quickstart_is_a_sweep_of_zoo_and_scratch():
+    """`zoo-rl quickstart` runs configs/quickstart.yaml as a sweep: the README's main job."""
+    root = Path(__file__).resolve().parents[1]
+    sweep = load_sweep(root / "configs" / "quickstart.yaml")
+    assert [spec.name for spec in sweep.runs] == ["DemonAttack_zoo_ppo_s0", "DemonAttack_scratch_ppo_s0"]
+    zoo = sweep.runs[0].argv[sweep.runs[0].argv.index("--zoo") + 1]
+    assert Path(zoo).is_absolute() and Path(zoo).name == "agents"
+
+
+def test_quickstart_runs_its_sweep_then_summarises_and_plots(tmp_path, tiny_zoo, tiny_hyperparams, capsys):
+    config = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, [{"method": "lite"}, {"method": "scratch"}])
+    assert run_cli("quickstart", "--config", str(config)) == 0
+    study = tmp_path / "study"
+    with open(study / "summary.csv") as f:
+        assert sorted(r["method"] for r in csv.DictReader(f)) == ["lite", "scratch"]
+    assert (study / "curves.png").stat().st_size > 0
+    assert f"learning curves: {study / 'curves.png'}" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.run_args import (
+    Parser,
     add_training_arguments,
     add_transfer_arguments,
     parse_option,
@@ -125,32 +126,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(export_run(args.rundir, args.output))
 
 
-def cmd_quickstart(args: argparse.Namespace) -> None:
-    from zoo_rl.io_utils import read_yaml
-    from zoo_rl.rl.plotting import plot_runs
-
-    qs = read_yaml(args.config)
-    missing = [k for k in ("zoo", "seeds", "methods", "target", "algo", "steps", "out", "eval_episodes", "plot")
-               if k not in qs]  # fmt: skip
-    if missing:
-        raise ConfigError(f"{args.config}: missing key(s) {missing}")
-    root = Path(__file__).resolve().parents[1]
-    zoo = str(root / qs["zoo"]) if not Path(qs["zoo"]).is_absolute() else qs["zoo"]
-    for seed in qs["seeds"]:
-        for method in qs["methods"]:
-            argv = ["transfer", qs["target"], "--method", method, "--algo", qs["algo"], "--steps", str(qs["steps"])]
-            argv += ["--seed", str(seed), "--out", qs["out"], "--eval-episodes", str(qs["eval_episodes"])]
-            if method != "scratch":
-                argv += ["--zoo", zoo]
-            print("zoo-rl " + " ".join(argv), flush=True)
-            if main(argv) != 0:
-                raise SystemExit(2)
-    png = plot_runs([Path(qs["out"])], Path(qs["plot"]))
-    print(f"learning curves: {png.resolve()}")
-
-
 def cmd_cost(args: argparse.Namespace) -> None:
-    from zoo_rl.rl.plotting import find_runs
+    from zoo_rl.rl.runs import find_runs
 
     header = ("run", "score", "train GMACs", "train params", "infer GMACs", "infer params", "train steps/s")
     rows = []
@@ -191,7 +168,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
-    from zoo_rl.rl.plotting import find_runs
+    from zoo_rl.rl.runs import find_runs
     from zoo_rl.rl.summary import write_summary
 
     print(write_summary(find_runs(args.rundirs, finished_only=True), args.output))
@@ -279,32 +256,32 @@ def _vision_parser(sub) -> None:
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method "
                    "(distill: weight, decay_updates; kflow: dependency_weight, ramp_updates)")  # fmt: skip
     p.add_argument("--arch", default="resnet50", help="resnet18, resnet34, resnet50 or resnet101")
-    p.add_argument("--iters", type=int, default=15_000)
-    p.add_argument("--batch-size", type=int, default=48)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--iters", type=int, default=15_000, help="training iterations (batches)")
+    p.add_argument("--batch-size", type=int, default=48, help="images per batch")
+    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
     p.add_argument("--optimizer", default="sgd", help="sgd (Nesterov momentum 0.9) or adam (default: sgd)")
     p.add_argument("--weight-decay", type=float, default=5e-4, help="L2 penalty of the optimizer (default: 5e-4)")
     p.add_argument("--lr-steps", type=int, nargs="*", default=[6_000, 12_000], help="iterations where lr drops x0.1")
     p.add_argument("--crop", type=int, default=224, help="input size (landmarks: the face crop, a multiple of 32)")
     p.add_argument("--resize", type=int, default=256, help="classification: shorter side before cropping")
     p.add_argument("--ten-crop", action="store_true", help="evaluate on ten crops (as the paper) instead of the centre")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, data order and augmentation")
     p.add_argument("--workers", type=int, default=2, help="data-loading processes")
     p.add_argument("--checkpoint-freq", type=int, default=500, help="checkpoint every N iterations (0: never)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=Path("runs/vision"))
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--out", type=Path, default=Path("runs/vision"), help="where the run directory is created")
     p.set_defaults(func=cmd_vision_train)
     p = verbs.add_parser("eval", help="top-1 accuracy (or landmark NME) of a finished run on its test split")
     p.add_argument("rundir", type=Path)
-    p.add_argument("--ten-crop", action="store_true")
+    p.add_argument("--ten-crop", action="store_true", help="average the predictions of ten crops per image")
     p.set_defaults(func=cmd_vision_eval)
     p = verbs.add_parser("cost", help="Table 1's cost columns: MACs and parameters of every method, or of runs")
     p.add_argument("rundirs", nargs="*", type=Path, help="finished runs (default: every method on random trunks)")
-    p.add_argument("--arch", default="resnet50")
+    p.add_argument("--arch", default="resnet50", help="ResNet depth of every method")
     p.add_argument("--sources", type=int, default=5, help="zoo size m")
-    p.add_argument("--num-classes", type=int, default=100)
+    p.add_argument("--num-classes", type=int, default=100, help="classes of the head")
     p.add_argument("--landmarks", type=int, default=0, help="K > 0: landmark models with K heatmaps instead")
-    p.add_argument("--crop", type=int, default=224)
+    p.add_argument("--crop", type=int, default=224, help="input side in pixels")
     p.add_argument("--train-batch", type=int, default=48,
                    help="per-batch work (weight aggregation) is shared by it; 48: vision train's batch")  # fmt: skip
     p.set_defaults(func=cmd_vision_cost)
@@ -314,8 +291,18 @@ def _vision_parser(sub) -> None:
     p.set_defaults(func=cmd_vision_export)
 
 
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """How a sweep runs (``sweep`` and ``quickstart``, which is one sweep)."""
+    p.add_argument("--backend", default="local", help="local (subprocesses) or ray")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (local; ray: size of a local Ray instance)")
+    p.add_argument("--address", default=None, help="ray: address of an existing cluster, e.g. auto")
+    p.add_argument("--device", default=None, help="torch device of every run (default: the config's)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: the config's out)")
+    p.set_defaults(func=cmd_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo-rl", description=__doc__)
+    parser = Parser(prog="zoo-rl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("pretrain", help="train a source agent for the zoo")
@@ -344,11 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run a grid of transfer runs from a YAML file (resumable), then summarise")
     p.add_argument("config", type=Path, help="sweep config, e.g. configs/study.yaml")
-    p.add_argument("--backend", default="local", help="local (subprocesses, default) or ray")
-    p.add_argument("--jobs", type=int, default=1, help="runs at once (local; ray: size of a local Ray instance)")
-    p.add_argument("--address", default=None, help="ray: address of an existing cluster, e.g. auto")
-    p.add_argument("--device", default=None, help="torch device of every run (overrides the config's)")
-    p.add_argument("--out", type=Path, default=None, help="output directory (overrides the config's out)")
+    add_sweep_arguments(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
@@ -357,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         "across games IQM/mean of human-normalised scores, P(improvement), performance profile (rliable)",
     )
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
-    p.add_argument("-o", "--output", type=Path, default=Path("summary.md"))
+    p.add_argument("-o", "--output", type=Path, default=Path("summary.md"), help="the table (.md; .csv beside it)")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("resume", help="continue a run directory with its own config.yaml (or skip it if finished)")
@@ -369,9 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="play full games with a model zip or a run directory")
     p.add_argument("model", type=Path, help="an SB3 zip with a NatureCNN policy, or a run directory")
     p.add_argument("--game", default=None, help="game to play (default: the run's game)")
-    p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--seed", type=int, default=20_000)
-    p.add_argument("--backend", default="ale_vector")
+    p.add_argument("--episodes", type=int, default=10, help="full games to play")
+    p.add_argument("--seed", type=int, default=20_000, help="seed of the games (apart from training seeds)")
+    p.add_argument("--backend", default="ale_vector", help="ale_vector or sb3 (make_atari_env)")
     p.add_argument("--stochastic", action="store_true", help="sample actions (default for PPO/A2C runs)")
     p.add_argument("--video", type=Path, default=None, metavar="DIR",
                    help="also write each game as an MP4 in DIR (one game at a time; the video extra)")  # fmt: skip
@@ -379,17 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="learning curves from run directories")
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
-    p.add_argument("-o", "--output", type=Path, default=Path("curves.png"))
+    p.add_argument("-o", "--output", type=Path, default=Path("curves.png"), help="the figure (.csv beside it)")
     p.add_argument("--bins", type=int, default=20, help="points per curve")
     p.add_argument("--finished", action="store_true", help="leave out runs still training (no eval.json yet)")
     p.add_argument("--gates", action="store_true", help="draw each zoo layer's gate coefficients instead of scores")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser(
-        "quickstart", help="transfer from the shipped zoo to a new game and plot (configs/quickstart.yaml)"
+        "quickstart",
+        help="the sweep configs/quickstart.yaml: transfer from the shipped zoo to a new game, summarise and plot",
     )
-    p.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
-    p.set_defaults(func=cmd_quickstart)
+    p.add_argument("--config", type=Path, default=Path("configs") / "quickstart.yaml", help="sweep config")
+    add_sweep_arguments(p)
 
     p = sub.add_parser("cost", help="score and train/inference cost of runs, as in the paper's Table 1")
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")

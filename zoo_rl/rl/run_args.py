@@ -16,11 +16,31 @@ if TYPE_CHECKING:  # imported where used: parsing a command line must not load t
     from zoo_rl.rl.config import RunConfig
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows every option's default, except where its help already says it or
+    there is none to show (None, False, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is False or default == [] or default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action) or text
+
+
+class Parser(argparse.ArgumentParser):
+    """The project's argument parser (sub-commands inherit it): defaults in ``--help``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """The flags shared by ``pretrain`` and ``transfer``."""
     p.add_argument("--algo", default="ppo", help="ppo, a2c, dqn or qrdqn (default: ppo)")
     p.add_argument("--steps", type=int, required=True, help="agent steps (each is 4 emulator frames)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the games and the training")
     p.add_argument("--out", type=Path, default=Path("runs"), help="where the run directory is created")
     p.add_argument("--n-envs", type=int, default=None, help="parallel games (default: from configs/algos.yaml)")
     p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
@@ -51,7 +71,7 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
 
 def transfer_parser() -> argparse.ArgumentParser:
     """A parser of ``transfer TARGET ...`` command lines, as the CLI reads them."""
-    parser = argparse.ArgumentParser(prog="zoo-rl")
+    parser = Parser(prog="zoo-rl")
     sub = parser.add_subparsers(dest="command", required=True)
     add_transfer_arguments(sub.add_parser("transfer"))
     return parser
