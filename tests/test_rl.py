@@ -130,6 +130,22 @@ def test_eval_of_run_and_of_zip(transfer_runs, tiny_zoo, capsys):
     assert "Breakout:" in out and "Pong:" in out and "greedy" in out
 
 
+def test_training_and_evaluation_on_the_sb3_backend(tiny_hyperparams, tmp_path, capsys):
+    """``--backend sb3`` (SB3's make_atari_env wrappers) end to end: the run records its backend,
+    scores games while training, and ``zoo-rl eval`` plays its full games on it."""
+    rc = run_cli("transfer", "Breakout", "--method", "scratch", "--backend", "sb3", "--steps", 320, "--n-envs", 1,
+                 "--out", tmp_path, "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
+    assert rc == 0
+    run = tmp_path / "Breakout_scratch_ppo_s0"
+    assert RunConfig.load(run / "config.yaml").backend == "sb3"
+    with open(run / "scores.csv") as f:
+        assert len(list(csv.DictReader(f))) >= 1  # random Breakout ends a game in ~150 steps
+    assert len(json.loads((run / FINISHED).read_text())["scores"]) == 1
+    capsys.readouterr()
+    assert run_cli("eval", run, "--backend", "sb3", "--episodes", 1) == 0
+    assert "over 1 full games" in capsys.readouterr().out
+
+
 def test_eval_records_each_game_as_a_decodable_video(transfer_runs, tmp_path, capsys):
     iio = pytest.importorskip("imageio.v3", reason="the video extra is installed by scripts/test.sh")
     assert run_cli("eval", transfer_runs / "Breakout_lite_ppo_s0", "--episodes", 2, "--video", tmp_path) == 0

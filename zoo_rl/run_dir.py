@@ -56,18 +56,57 @@ def start_run_dir(run_dir: Path, config: RunRecord) -> None:
     config.save(run_dir / CONFIG)
 
 
-@contextmanager
-def claim_run(run_dir: Path, status: Callable[[], str]) -> Iterator[str]:
-    """:func:`claim`, then ``status()`` read again under the lock.
+class RunDirectory:
+    """One run's directory through its life, for both training loops::
 
-    What a process saw before it held the run may be stale: another one may have finished or
-    checkpointed it meanwhile. A run found finished now is reported here and left alone.
+        run = RunDirectory(out / config.run_name(), config, Config.load, finished="eval.json", checkpoint="ckpt.pt")
+        if run.finished_before():
+            return run.path
+        model = build(config)              # bad options fail here, before anything is written
+        with run.open() as now:            # held by this process until the block ends
+            if now == "finished":          # another process finished it meanwhile
+                return run.path
+            ...                            # "checkpoint": resume from it; "fresh": a new run
+
+    ``load`` reads a config file of the same kind; ``finished`` and ``checkpoint`` name the
+    files that mark a finished run and a resumable one.
     """
-    with claim(run_dir):
-        now = status()
-        if now == "finished":
-            print(f"{run_dir}: finished by another process meanwhile, skipping")
-        yield now
+
+    def __init__(self, path: Path, config: RunRecord, load: Callable[[Path], RunRecord], finished: str,
+                 checkpoint: str) -> None:  # fmt: skip
+        self.path, self.config, self.load = Path(path), config, load
+        self.finished, self.checkpoint = finished, checkpoint
+        self.resumable = False
+
+    def status(self) -> str:
+        """:func:`run_status` of this run now."""
+        return run_status(self.path, self.config, self.load, self.finished, self.checkpoint)
+
+    def finished_before(self) -> bool:
+        """Whether the run is finished already (said on stdout); also notes whether it will
+        resume from a checkpoint (:attr:`resumable`), which decides what the model is built from."""
+        before = self.status()
+        if before == "finished":
+            print(f"{self.path}: already finished, skipping")
+        self.resumable = before == "checkpoint"
+        return before == "finished"
+
+    @contextmanager
+    def open(self) -> Iterator[str]:
+        """Hold the directory (:func:`claim`) and yield what to do, from its state read again
+        under the lock (what was seen before may be stale: another process may have finished or
+        checkpointed it meanwhile): ``"finished"`` (leave it), ``"checkpoint"`` (resume) or
+        ``"fresh"`` (the directory was made a new run's, holding only config.yaml)."""
+        with claim(self.path):
+            now = self.status()
+            if now == "finished":
+                print(f"{self.path}: finished by another process meanwhile, skipping")
+            elif self.resumable and now != "checkpoint":
+                raise ConfigError(f"{self.path}: its checkpoint disappeared while the run was being rebuilt; run again")
+            elif now != "checkpoint":
+                start_run_dir(self.path, self.config)
+                now = "fresh"
+            yield now
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,9 @@ from zoo_rl.rl.checkpoint import (
 from zoo_rl.rl.config import RunConfig, algorithm_class
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
-from zoo_rl.rl.methods import get_method
+from zoo_rl.rl.methods import Method, get_method
 from zoo_rl.rl.zoo_files import ZooFileError, ZooShell, member_file, member_name, nature_cnn_weights, sha256
-from zoo_rl.run_dir import claim_run, run_status, start_run_dir
+from zoo_rl.run_dir import RunDirectory
 
 
 def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -78,10 +77,9 @@ def build_model(config: RunConfig, env: VecEnv, rebuild: bool = False) -> BaseAl
     return model
 
 
-def validate(config: RunConfig, read_files: bool = True) -> None:
+def validate(config: RunConfig, method: Method, read_files: bool = True) -> None:
     """Check everything that can be checked before a run directory is made (the zoo and source
     files too, unless ``read_files`` is false: a resumed run does not read them)."""
-    method = get_method(config.method)
     if method.needs_zoo and not config.zoo:
         raise ConfigError(f"method {config.method!r} needs a zoo (--zoo FILE... or --zoo agents)")
     if method.needs_source and not config.source:
@@ -112,76 +110,83 @@ def train(config: RunConfig, out: Path) -> Path:
     Re-running the same command resumes: a finished run is skipped, an unfinished one
     continues from its last checkpoint (or starts again if it died before its first).
     """
-    run_dir = Path(out) / config.run_name()
-    status = partial(run_status, run_dir, config, RunConfig.load, finished=FINISHED, checkpoint=CHECKPOINT)
-    before = status()
-    if before == "finished":
-        print(f"{run_dir}: already finished, skipping")
-        return run_dir
-    resuming = before == "checkpoint"  # the checkpoint holds every weight: the zoo files are not needed
-    validate(config, read_files=not resuming)
+    run = RunDirectory(Path(out) / config.run_name(), config, RunConfig.load, FINISHED, CHECKPOINT)
+    if run.finished_before():
+        return run.path
+    method = get_method(config.method)
+    validate(config, method, read_files=not run.resumable)  # the checkpoint holds every weight: no zoo file needed
     env = make_env(config)
-    with ExitStack() as held:
-        held.callback(env.close)
-        model = build_model(config, env, rebuild=resuming)  # before any file is made: bad options leave nothing
-        now = held.enter_context(claim_run(run_dir, status))  # makes the directory: options known to be good
-        if now == "finished":
-            return run_dir
-        if resuming and now != "checkpoint":
-            raise ConfigError(f"{run_dir}: its checkpoint disappeared while the run was being rebuilt; run again")
-        checkpoint = load_checkpoint(run_dir) if now == "checkpoint" else None
-        done, previous = 0, {"train_seconds": 0.0, "wall_s": 0.0}
-        if checkpoint is None:
-            start_run_dir(run_dir, config)
-            started = get_method(config.method).start(model, config)
-            if started is not None:
-                atomic_write_text(run_dir / "start.json", json.dumps(started, indent=2))
-        else:
-            restore(model, checkpoint, run_dir, config.seed)
-            done, previous = checkpoint["num_timesteps"], checkpoint["extra"]
-            for log in ("scores.csv", "evals.csv"):
-                truncate_log(run_dir / log, done)
-            print(f"{run_dir}: resuming from the checkpoint at step {done} of {config.steps}", flush=True)
-        model.set_logger(run_logger(run_dir, purge_step=done + 1 if done else 0))
-        score_log = ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip, wall_offset=previous["wall_s"],
-                                report_every=config.checkpoint_freq or 25_000)  # fmt: skip
-        start = time.perf_counter()
+    try:
+        model = build_model(config, env, rebuild=run.resumable)  # before any file is made: bad options leave nothing
+        with run.open() as now:
+            if now == "finished":
+                return run.path
+            done, previous = begin(model, config, run.path, method, resume=now == "checkpoint")
+            seconds = learn(model, config, run.path, method, done, previous)
+            finish(model, config, run.path, seconds)
+            return run.path
+    finally:
+        env.close()
 
-        def elapsed() -> dict[str, float]:
-            seconds = previous["train_seconds"] + time.perf_counter() - start
-            return {"train_seconds": seconds, "wall_s": score_log.wall_s}
 
-        checkpointer = Checkpointer(run_dir, config.checkpoint_freq, elapsed, last_saved=done)
-        callbacks = [score_log, checkpointer]
-        if get_method(config.method).needs_zoo:
-            callbacks.append(ExtractorLogger(source_names(config.zoo)))
-        if config.eval_freq:
-            evaluate_fn = partial(evaluate_model, config=config)
-            callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, evaluate_fn, start_steps=done))
-        try:
-            model.learn(
-                total_timesteps=config.steps - done,
-                callback=CallbackList(callbacks),
-                progress_bar=True,
-                reset_num_timesteps=checkpoint is None,
-            )
-        except (ValueError, RuntimeError) as err:
-            diverged = as_divergence(err, model, checkpointer.last_saved)
-            if diverged is None:
-                raise
-            raise diverged from err
-        assert_finite(model, checkpointer.last_saved)
-        seconds = elapsed()["train_seconds"]  # includes the periodic evaluations and checkpoints
-        cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
-        atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
+def begin(model: BaseAlgorithm, config: RunConfig, run_dir: Path, method: Method, resume: bool) -> tuple[int, dict]:
+    """Start the method on a fresh run (its ``start.json``) or restore the checkpoint; return the
+    steps done and the time already spent."""
+    if not resume:
+        started = method.start(model, config)
+        if started is not None:
+            atomic_write_text(run_dir / "start.json", json.dumps(started, indent=2))
+        return 0, {"train_seconds": 0.0, "wall_s": 0.0}
+    checkpoint = load_checkpoint(run_dir)
+    restore(model, checkpoint, run_dir, config.seed)
+    done = checkpoint["num_timesteps"]
+    for log in ("scores.csv", "evals.csv"):
+        truncate_log(run_dir / log, done)
+    print(f"{run_dir}: resuming from the checkpoint at step {done} of {config.steps}", flush=True)
+    return done, checkpoint["extra"]
 
-        scores = evaluate_model(model, config)
-        if config.command == "pretrain":
-            drop_optimizer_state(model)
-        atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
-        write_eval(run_dir / FINISHED, scores, config)
-        remove_checkpoint(run_dir)
-        return run_dir
+
+def learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, method: Method, done: int, previous: dict) -> float:
+    """Train from step ``done`` to the end with the shared callbacks; return the training
+    seconds of the whole run (periodic evaluations and checkpoints included)."""
+    model.set_logger(run_logger(run_dir, purge_step=done + 1 if done else 0))
+    score_log = ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip, wall_offset=previous["wall_s"],
+                            report_every=config.checkpoint_freq or 25_000)  # fmt: skip
+    start = time.perf_counter()
+
+    def elapsed() -> dict[str, float]:
+        seconds = previous["train_seconds"] + time.perf_counter() - start
+        return {"train_seconds": seconds, "wall_s": score_log.wall_s}
+
+    checkpointer = Checkpointer(run_dir, config.checkpoint_freq, elapsed, last_saved=done)
+    callbacks = [score_log, checkpointer]
+    if method.needs_zoo:
+        callbacks.append(ExtractorLogger(source_names(config.zoo)))
+    if config.eval_freq:
+        evaluate_fn = partial(evaluate_model, config=config)
+        callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, evaluate_fn, start_steps=done))
+    try:
+        model.learn(total_timesteps=config.steps - done, callback=CallbackList(callbacks), progress_bar=True,
+                    reset_num_timesteps=done == 0)  # fmt: skip
+    except (ValueError, RuntimeError) as err:
+        diverged = as_divergence(err, model, checkpointer.last_saved)
+        if diverged is None:
+            raise
+        raise diverged from err
+    assert_finite(model, checkpointer.last_saved)
+    return elapsed()["train_seconds"]
+
+
+def finish(model: BaseAlgorithm, config: RunConfig, run_dir: Path, seconds: float) -> None:
+    """Cost, final evaluation and model; ``eval.json`` last, as it marks the run finished."""
+    cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
+    atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
+    scores = evaluate_model(model, config)
+    if config.command == "pretrain":
+        drop_optimizer_state(model)
+    atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
+    write_eval(run_dir / FINISHED, scores, config)
+    remove_checkpoint(run_dir)
 
 
 def truncate_log(path: Path, steps: int) -> None:

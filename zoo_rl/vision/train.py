@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from zoo_rl.errors import ConfigError, TrainingDiverged
 from zoo_rl.io_utils import atomic_write, atomic_write_text, read_weights, read_yaml
 from zoo_rl.records import check_types, from_mapping
 from zoo_rl.rng import rng_state, set_rng_state
-from zoo_rl.run_dir import claim_run, run_status, start_run_dir
+from zoo_rl.run_dir import RunDirectory
 
 from .data import load_datasets
 from .landmark_data import KINDS as LANDMARK_KINDS
@@ -137,10 +136,9 @@ def task_loss(config: VisionConfig, output: torch.Tensor, target: torch.Tensor) 
 
 def train_vision(config: VisionConfig, out: Path) -> Path:
     """Train (or resume, or skip if finished) one run under ``out``; return its directory."""
-    run_dir = Path(out) / config.run_name()
-    status = partial(run_status, run_dir, config, VisionConfig.load, finished=MODEL, checkpoint=CHECKPOINT)
-    if status() == "finished":
-        print(f"{run_dir}: already finished, skipping")
+    run = RunDirectory(Path(out) / config.run_name(), config, VisionConfig.load, MODEL, CHECKPOINT)
+    run_dir = run.path
+    if run.finished_before():
         return run_dir
     torch.manual_seed(config.seed)
     train_set, test_set, outputs = datasets(config)
@@ -151,7 +149,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                     weight_decay=config.weight_decay)  # fmt: skip
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_steps, gamma=0.1)
-    with claim_run(run_dir, status) as now:  # makes the directory: only after the last check of the options
+    with run.open() as now:  # makes the directory: only after the last check of the options
         if now == "finished":
             return run_dir
         start = 0
@@ -163,8 +161,6 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
             set_rng_state(state["rng"])
             start = state["iteration"]
             print(f"{run_dir}: resuming from the checkpoint at iteration {start} of {config.iters}")
-        else:
-            start_run_dir(run_dir, config)
 
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True,
                             num_workers=config.workers)  # fmt: skip
