@@ -191,7 +191,9 @@ def test_zoo_and_ensemble_train_but_do_not_export(method, image_folder, resnet18
     assert expected in capsys.readouterr().err
 
 
-def test_killed_vision_run_resumes_from_its_checkpoint(image_folder, resnet18_zoo, tmp_path, capsys, monkeypatch):
+def test_killed_vision_run_resumes_and_truncated_files_are_one_line(
+    image_folder, resnet18_zoo, tmp_path, capsys, monkeypatch
+):
     import zoo_rl.vision.train as vision
 
     def crash(*_):
@@ -201,10 +203,22 @@ def test_killed_vision_run_resumes_from_its_checkpoint(image_folder, resnet18_zo
     with pytest.raises(KeyboardInterrupt):
         vision_train(image_folder, resnet18_zoo, tmp_path, "lite", "--checkpoint-freq", 2)
     monkeypatch.undo()
+    run_dir = tmp_path / f"{image_folder.name}_resnet18_lite_s0"
+    checkpoint = (run_dir / "checkpoint.pt").read_bytes()
+    (run_dir / "checkpoint.pt").write_bytes(checkpoint[: len(checkpoint) // 2])  # a truncated checkpoint
+    capsys.readouterr()
+    assert vision_train(image_folder, resnet18_zoo, tmp_path, "lite", "--checkpoint-freq", 2) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "checkpoint.pt: not a readable zoo-rl checkpoint" in err, err
+    (run_dir / "checkpoint.pt").write_bytes(checkpoint)  # nothing was lost: the run resumes
     assert vision_train(image_folder, resnet18_zoo, tmp_path, "lite", "--checkpoint-freq", 2) == 0
     assert "resuming from the checkpoint at iteration 2 of 4" in capsys.readouterr().out
-    run_dir = tmp_path / f"{image_folder.name}_resnet18_lite_s0"
     assert (run_dir / "model.pt").exists() and not (run_dir / "checkpoint.pt").exists()
+    model = (run_dir / "model.pt").read_bytes()
+    (run_dir / "model.pt").write_bytes(model[: len(model) // 2])
+    assert run_cli("vision", "eval", run_dir) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.pt: not a readable zoo-rl model" in err, err
 
 
 def test_bad_vision_input_is_one_line(image_folder, tmp_path, capsys):

@@ -15,17 +15,26 @@ and its directory is the one that command would make.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import read_yaml
-from zoo_rl.rl.run_args import transfer_configs, transfer_parser
+from zoo_rl.rl.run_args import add_training_arguments, transfer_configs, transfer_parser
 
-# Keys of `common` (and of each entry) and the `zoo-rl transfer` option each becomes.
-RUN_OPTIONS = ("algo", "steps", "zoo", "eval_episodes", "eval_freq", "n_envs", "hyperparams", "env_preset",
-               "sticky_actions", "backend", "checkpoint_freq", "device")  # fmt: skip
+
+def _run_options() -> tuple[str, ...]:
+    """Keys of `common` (and of each entry): the training flags of `zoo-rl transfer` (``--eval-freq``
+    is ``eval_freq``) and the zoo, read from the parser itself so that a new flag is a sweep key
+    too; the grid sets the seed and the output directory, the entry the method and its options."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_training_arguments(parser)
+    return (*(a.dest for a in parser._actions if a.dest not in ("seed", "out")), "zoo")
+
+
+RUN_OPTIONS = _run_options()
 ENTRY_KEYS = frozenset({"method", "seeds", "source", "options", "targets", *RUN_OPTIONS})
 TOP_KEYS = frozenset({"out", "common", "targets", "runs", "resources"})
 
