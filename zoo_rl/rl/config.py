@@ -20,6 +20,7 @@ from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import read_yaml
 from zoo_rl.records import check_types, from_mapping
 from zoo_rl.rl.recipes import DEFAULT_RECIPE
+from zoo_rl.rl.run_args import RUN_DEFAULTS
 from zoo_rl.rl.zoo_files import member_name
 
 # The defaults ship inside the package (an installed zoo-rl finds them wherever it runs); the
@@ -102,11 +103,11 @@ class RunConfig:
     n_envs: int = 8
     hyperparams: dict[str, Any] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=lambda: AtariSettings().to_dict())
-    backend: str = "ale_vector"
-    eval_episodes: int = 10
-    eval_freq: int = 0
-    checkpoint_freq: int = 25_000
-    device: str = "cpu"
+    backend: str = RUN_DEFAULTS["backend"]
+    eval_episodes: int = RUN_DEFAULTS["eval_episodes"]
+    eval_freq: int = RUN_DEFAULTS["eval_freq"]
+    checkpoint_freq: int = RUN_DEFAULTS["checkpoint_freq"]
+    device: str = RUN_DEFAULTS["device"]
 
     def __post_init__(self):
         check_types(self)

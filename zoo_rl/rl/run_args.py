@@ -16,6 +16,11 @@ if TYPE_CHECKING:  # imported where used: parsing a command line must not load t
     from zoo_rl.rl.config import RunConfig
 
 
+# The defaults of a run's settings, written once: the flags below and RunConfig's fields read them.
+RUN_DEFAULTS: dict[str, object] = dict(backend="ale_vector", eval_episodes=10, eval_freq=0, checkpoint_freq=25_000,
+                                       device="cpu")  # fmt: skip
+
+
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` shows every option's default, except where its help already says it or
     there is none to show (None, False, an empty list)."""
@@ -45,14 +50,18 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-envs", type=int, default=None, help="parallel games (default: from configs/algos.yaml)")
     p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
     p.add_argument("--sticky-actions", type=float, default=None, help="override the preset's sticky-action rate")
-    p.add_argument("--backend", default="ale_vector", help="ale_vector (fast, default) or sb3 (make_atari_env)")
-    p.add_argument("--eval-episodes", type=int, default=10, help="full games per evaluation")
-    p.add_argument("--eval-freq", type=int, default=0, help="also evaluate every N agent steps (0: at the end only)")
+    p.add_argument("--backend", default=RUN_DEFAULTS["backend"], help="ale_vector (fast) or sb3 (make_atari_env)")
+    p.add_argument("--eval-episodes", type=int, default=RUN_DEFAULTS["eval_episodes"], help="full games per evaluation")
+    p.add_argument("--eval-freq", type=int, default=RUN_DEFAULTS["eval_freq"],
+                   help="also evaluate every N agent steps (0: at the end only)")  # fmt: skip
     p.add_argument(
-        "--checkpoint-freq", type=int, default=25_000, help="checkpoint every N agent steps (0: never; default 25000)"
+        "--checkpoint-freq",
+        type=int,
+        default=RUN_DEFAULTS["checkpoint_freq"],
+        help="checkpoint every N agent steps (0: never)",
     )
     p.add_argument("--hyperparams", type=Path, default=None, help="YAML file instead of configs/algos.yaml")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", default=RUN_DEFAULTS["device"], help="torch device")
 
 
 def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
