@@ -332,7 +332,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run a grid of transfer runs from a YAML file (resumable), then summarise")
     p.add_argument("config", type=Path, help="sweep config, e.g. configs/study.yaml")
     add_sweep_arguments(p)
-    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
         "summary",

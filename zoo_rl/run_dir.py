@@ -92,16 +92,18 @@ class RunDirectory:
         return before == "finished"
 
     @contextmanager
-    def open(self) -> Iterator[str]:
+    def open(self, need_checkpoint: bool = False) -> Iterator[str]:
         """Hold the directory (:func:`claim`) and yield what to do, from its state read again
         under the lock (what was seen before may be stale: another process may have finished or
         checkpointed it meanwhile): ``"finished"`` (leave it), ``"checkpoint"`` (resume) or
-        ``"fresh"`` (the directory was made a new run's, holding only config.yaml)."""
+        ``"fresh"`` (the directory was made a new run's, holding only config.yaml).
+        ``need_checkpoint``: the model was built to be resumed (without its sources), so a
+        checkpoint gone meanwhile is an error rather than a fresh start."""
         with claim(self.path):
             now = self.status()
             if now == "finished":
                 print(f"{self.path}: finished by another process meanwhile, skipping")
-            elif self.resumable and now != "checkpoint":
+            elif need_checkpoint and now != "checkpoint":
                 raise ConfigError(f"{self.path}: its checkpoint disappeared while the run was being rebuilt; run again")
             elif now != "checkpoint":
                 start_run_dir(self.path, self.config)

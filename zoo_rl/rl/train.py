@@ -118,7 +118,7 @@ def train(config: RunConfig, out: Path) -> Path:
     env = make_env(config)
     try:
         model = build_model(config, env, rebuild=run.resumable)  # before any file is made: bad options leave nothing
-        with run.open() as now:
+        with run.open(need_checkpoint=run.resumable) as now:
             if now == "finished":
                 return run.path
             done, previous = begin(model, config, run.path, method, resume=now == "checkpoint")
