@@ -106,6 +106,26 @@ def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
         assert expected[method] in tags
 
 
+def test_a_run_whose_weights_do_not_fit_its_config_is_a_one_line_error(transfer_runs, tmp_path, capsys):
+    """config.yaml edited after the run (here: the channel alignments switched off) describes a
+    model the saved weights do not fit: eval says so in one line naming model.zip and a key;
+    with the config as it was, the run loads again."""
+    run = tmp_path / "run"
+    shutil.copytree(transfer_runs / "Breakout_lite_ppo_s0", run)
+    original = (run / "config.yaml").read_text()
+    config = yaml.safe_load(original)
+    config["method_options"]["align"] = False
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    assert run_cli("eval", run, "--episodes", 1) == 2
+    err = capsys.readouterr().err
+    assert "model.zip" in err and ".align" in err and " unexpected" in err and err.count("\n") == 1
+    (run / "config.yaml").write_text(original)
+    model, _ = load_run_model(run)
+    assert all(layer.align is not None for name, layer in zoo_layers(model.policy.features_extractor.zoo).items()
+               if name.startswith("cnn"))  # fmt: skip
+
+
 def test_rerunning_a_finished_run_skips_it(transfer_runs, tiny_zoo, tiny_hyperparams, capsys):
     model = transfer_runs / "Breakout_scratch_ppo_s0" / "model.zip"
     before = model.stat().st_mtime_ns
@@ -521,9 +541,10 @@ def test_paper_recipe_is_the_published_layer(tiny_zoo):
     env.close()
     paper = ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), recipe="paper")
     assert paper.member_names == [Path(p).stem for p in zoo_files(tiny_zoo)]
-    for layer in zoo_layers(paper.zoo).values():
+    for name, layer in zoo_layers(paper.zoo).items():
         assert layer.gate.norm == "normalized" and layer.gate.prior is None
         assert not layer.rescale and layer.source_grad_scale == 1.0
+        assert (layer.align is not None) == name.startswith("cnn"), name  # trainable alignment on convs
     with pytest.raises(ValueError, match="recipe must be one of"):
         ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), recipe="nope")
 

@@ -98,10 +98,30 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
     return state
 
 
+def load_policy(model: BaseAlgorithm, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """Load a run's saved policy weights into the model its config.yaml describes.
+
+    Weights that do not fit (config.yaml edited after the run, or a run made by a zoo-rl whose
+    defaults built another model) are a one-line error naming ``path`` and a key that differs,
+    not torch's many-line report."""
+    expected = model.policy.state_dict()
+    missing = sorted(expected.keys() - weights.keys())
+    unexpected = sorted(weights.keys() - expected.keys())
+    reshaped = sorted(k for k in expected.keys() & weights.keys() if expected[k].shape != weights[k].shape)
+    if missing or unexpected or reshaped:
+        first = (missing + unexpected + reshaped)[0]
+        raise CheckpointError(
+            f"{path}: weights do not fit the model of config.yaml ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(reshaped)} of another shape, e.g. {first}); "
+            "was config.yaml edited, or the run made by another version of zoo-rl?"
+        )
+    model.policy.load_state_dict(weights)
+
+
 def restore(model: BaseAlgorithm, state: dict[str, Any], run_dir: Path, seed: int) -> None:
     """Put ``model`` where the checkpoint left it. ``seed`` reseeds the environments."""
     model.set_random_seed(seed + state["num_timesteps"])
-    model.policy.load_state_dict(state["policy"])
+    load_policy(model, state["policy"], run_dir / CHECKPOINT)
     model.policy.optimizer.load_state_dict(state["optimizer"])
     model.num_timesteps = state["num_timesteps"]
     for key, value in state["counters"].items():

@@ -18,6 +18,7 @@ from torch import nn
 
 from zoo_rl.envs import AtariSettings, display_name, make_atari_vec_env
 from zoo_rl.errors import ConfigError
+from zoo_rl.rl.checkpoint import load_policy
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.evaluate import Actor
 from zoo_rl.rl.zoo_files import NATURE_CNN_KEYS, action_head, extractor_prefix, read_policy_state_dict
@@ -33,7 +34,7 @@ def load_run_model(run_dir: Path) -> tuple[BaseAlgorithm, RunConfig]:
         model = build_model(config, env, rebuild=True)  # no zoo file is read: the run's weights replace them
     finally:
         env.close()
-    model.policy.load_state_dict(read_policy_state_dict(run_dir / "model.zip"))
+    load_policy(model, read_policy_state_dict(run_dir / "model.zip"), run_dir / "model.zip")
     return model, config
 
 
