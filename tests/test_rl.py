@@ -680,3 +680,32 @@ def test_dqn_lite_run_exports_its_online_and_target_networks(tiny_zoo, tiny_hype
     assert run_cli("eval", run, "--episodes", 1) == 2
     err = capsys.readouterr().err
     assert "model.zip" in err and err.count("\n") == 1
+
+
+def test_update_sizes_records_the_gradient_the_clip_sees_and_leaves_training_as_it_was(
+    tiny_zoo, tiny_hyperparams, monkeypatch
+):
+    """scripts/update_sizes.py: its hooks read each step's gradient before PPO clips it (the
+    norm clip_grad_norm_ returns), and its look at the merged network draws no random number."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "update_sizes.py"
+    spec = importlib.util.spec_from_file_location("update_sizes", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    clip = torch.nn.utils.clip_grad_norm_
+    seen: list[float] = []
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a, **k: seen.append(float(clip(*a, **k))))
+    argv = ["Breakout", "--method", "lite", "--zoo", tiny_zoo, "--steps", 128, "--hyperparams", tiny_hyperparams]
+    report = script.main([str(a) for a in argv])
+    steps = np.array(report["grad_norms"])
+    assert report["gradient_steps"] == len(seen) == 4  # 128 steps, 64 per rollout, 2 minibatches
+    np.testing.assert_allclose(np.hypot(steps[:, 0], steps[:, 1]), seen, rtol=1e-4)  # float32 sums
+    assert set(report["acting_weights_relative_change"]) == {"cnn.0", "cnn.2", "cnn.4", "linear.0"}
+
+    env = make_atari_vec_env("Breakout", 1, 0)
+    extractor = ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), lite=True)
+    env.close()
+    state = torch.get_rng_state()
+    script.acting_weights(extractor)
+    assert torch.equal(torch.get_rng_state(), state)
