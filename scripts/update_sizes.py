@@ -28,6 +28,7 @@ import sys
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from zoo_rl.rl.extractor import CHAIN, TransferExtractor
@@ -84,7 +85,8 @@ def main(argv: list[str]) -> dict:
     env = make_env(config)
     model = build_model(config, env)
     method.start(model, config)
-    extractor = model.policy.features_extractor
+    # The first extractor of the policy: the shared one of PPO/A2C, the online network's of DQN.
+    extractor = next(m for m in model.policy.modules() if isinstance(m, BaseFeaturesExtractor))
     recorder = GradientRecorder(model, extractor)
     before = acting_weights(extractor)
     model.learn(total_timesteps=config.steps)
