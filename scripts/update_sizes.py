@@ -39,13 +39,10 @@ from zoo_rl.rl.train import build_model, make_env, validate
 
 def acting_weights(extractor: nn.Module) -> list[torch.Tensor] | None:
     """The weights of the NatureCNN that acts, per layer of ``CHAIN``; None without one.
-
-    Merging builds new layers, whose default init draws from torch's global generator: the
-    draw is forked, so that looking does not change the training that follows."""
+    (Merging draws no random number, so looking does not change the training that follows.)"""
     if isinstance(extractor, TransferExtractor):
         try:
-            with torch.random.fork_rng(devices=[]):
-                extractor = extractor.as_nature_cnn()
+            extractor = extractor.as_nature_cnn()
         except ValueError:
             return None
     return [extractor.get_submodule(name).weight.detach().clone() for name in CHAIN]

@@ -162,6 +162,16 @@ def test_lite_eval_equals_merged_model():
     torch.testing.assert_close(merged(x), zoo(x), rtol=1e-5, atol=1e-5)
 
 
+def test_merging_draws_no_random_number():
+    """Merging mid-training (a look at the acting network, a cost measurement) must leave the
+    training's random stream as it was: the plain layers are built without a default init."""
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=True)
+    state = torch.get_rng_state()
+    merge(zoo)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_lite_training_uses_batch_mean_and_ema_rule():
     template = nature_cnn()
     zoo = zooify(template, random_sources(template, 3), lite=True, ema_momentum=0.9)

@@ -242,6 +242,13 @@ class ZooLayer(nn.Module):
         )
 
 
+def _uninitialised(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
+    """A plain layer whose parameters are about to be overwritten: built without its default
+    init, so that merging (export, cost, a look mid-training) draws nothing from torch's global
+    generator and leaves the random stream of any training around it as it was."""
+    return torch.nn.utils.skip_init(cls, *args, **kwargs)
+
+
 def _rename_legacy_ema(state_dict, prefix, *_args) -> None:
     """Models saved before the EMA buffer was renamed ``running_ema`` still load."""
     if prefix + "ema" in state_dict and prefix + "running_ema" not in state_dict:
@@ -329,7 +336,8 @@ class ZooConv2d(ZooLayer):
     def to_plain(self) -> nn.Conv2d:
         w, b = self.mixed_parameters(self._shared_for_merge())
         out_ch, in_ch, kh, kw = w.shape
-        conv = nn.Conv2d(in_ch, out_ch, (kh, kw), self.stride, self.padding, self.dilation, bias=b is not None)
+        conv = _uninitialised(nn.Conv2d, in_ch, out_ch, (kh, kw), self.stride, self.padding, self.dilation,
+                              bias=b is not None)  # fmt: skip
         with torch.no_grad():
             conv.weight.copy_(w)
             if b is not None:
@@ -392,7 +400,7 @@ class ZooLinear(ZooLayer):
 
     def to_plain(self) -> nn.Linear:
         w, b = self.mixed_parameters(self._shared_for_merge())
-        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+        lin = _uninitialised(nn.Linear, w.shape[1], w.shape[0], bias=b is not None)
         with torch.no_grad():
             lin.weight.copy_(w)
             if b is not None:
