@@ -516,6 +516,35 @@ def test_with_source_grad_scale_m_each_source_learns_like_the_plain_layer():
                 torch.testing.assert_close(layer.weights.grad[i], factor * plain, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    ("options", "as_alone"),
+    [
+        (dict(align_conv=False), True),
+        (dict(align_conv=True), False),
+        (dict(align_conv=False, source_grad_scale=3.0), False),
+    ],
+)
+def test_a_one_hot_zoo_trains_as_its_member_alone_only_without_alignment_and_gradient_scale(options, as_alone):
+    """A zoo whose gate sits on one member should learn as that member alone (finetuning):
+    under Adam it does, step for step, with unscaled source gradients and no trainable
+    alignment. A trainable alignment (``T @ W``: two factors that both move) or a gradient
+    scale (Adam's epsilon divided by it) makes the same zoo take other, larger steps."""
+    template = nature_cnn()
+    sources = random_sources(template, 3)
+    zoo = zooify(template, sources, rescale=True, **options)
+    freeze_gates(zoo, [0.0, 1.0, 0.0])
+    template.load_state_dict(sources[1])
+    optimizers = [torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-5) for model in (zoo, template)]
+    for step in range(3):
+        for model, optimizer in zip((zoo, template), optimizers, strict=True):
+            optimizer.zero_grad()
+            model(obs(seed=step)).pow(2).mean().backward()
+            optimizer.step()
+    trained, alone = merge(zoo).state_dict(), template.state_dict()
+    same = all(torch.allclose(trained[k], alone[k], rtol=1e-4, atol=1e-6) for k in alone)
+    assert same == as_alone
+
+
 def test_zoo_linear_treats_leading_dimensions_as_batch():
     torch.manual_seed(0)
     layer = ZooLinear([torch.randn(5, 7) for _ in range(3)], [torch.randn(5) for _ in range(3)])  # per-sample gates

@@ -549,6 +549,23 @@ def test_paper_recipe_is_the_published_layer(tiny_zoo):
         ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), recipe="nope")
 
 
+def test_transfer_recipe_gives_its_members_the_plain_step_unless_told_otherwise(tiny_zoo):
+    """The default recipe: no trainable alignment and unscaled gradients (a zoo on one member
+    trains as that member alone; tests/test_core.py), the fresh member added; an option given
+    explicitly wins over the recipe."""
+    env = make_atari_vec_env("DemonAttack", 2, 0)
+    env.close()
+    files = zoo_files(tiny_zoo)
+    transfer = ZooNatureCNN(env.observation_space, zoo=files)
+    assert transfer.member_names[-1] == "scratch"
+    for layer in zoo_layers(transfer.zoo).values():
+        assert layer.align is None and layer.source_grad_scale == 1.0 and layer.rescale
+        assert layer.gate.norm == "softmax" and layer.num_sources == len(files) + 1
+    told = ZooNatureCNN(env.observation_space, zoo=files, align=True, source_grad_scale=3.0)
+    for name, layer in zoo_layers(told.zoo).items():
+        assert (layer.align is not None) == name.startswith("cnn") and layer.source_grad_scale == 3.0, name
+
+
 def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, capsys):
     out = tmp_path / "inspect.json"
     assert run_cli("inspect", "Breakout", "--zoo", tiny_zoo, "--steps", 40, "-o", out) == 0

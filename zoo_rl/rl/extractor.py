@@ -69,10 +69,11 @@ class ZooNatureCNN(TransferExtractor):
         that move faster under Adam).
     :param shared_prior: softmax gates: one learnable source prior added to every layer's gate.
     :param rescale: norm-preserving mixtures (``zoo_rl.core.layers``).
-    :param source_grad_scale: gradient multiplier of the source weights; None: the number of members.
+    :param source_grad_scale: gradient multiplier of the members' weights (the number of members
+        gives each a plain layer's gradient under uniform gates; see ``zoo_rl.core.layers``).
     :param scratch_member: add a freshly initialised NatureCNN (SB3's orthogonal init) as a
         member, so the gates can choose to train from scratch where no source helps.
-    :param align: channel alignment on the convolutions.
+    :param align: trainable channel alignment on the convolutions.
     :param zoo_linear: also aggregate the 3136->512 linear layer (otherwise it starts as
         the mean of the sources and is trained as one ordinary layer).
     :param fixed_gates: fix the coefficients of every layer (one per member, or ``"uniform"``)
@@ -98,7 +99,7 @@ class ZooNatureCNN(TransferExtractor):
         rescale: bool | None = None,
         source_grad_scale: float | None = None,
         scratch_member: bool | None = None,
-        align: bool = True,
+        align: bool | None = None,
         zoo_linear: bool = True,
         fixed_gates: Sequence[float] | str | None = None,
         ema_momentum: float = 0.9,
@@ -111,7 +112,8 @@ class ZooNatureCNN(TransferExtractor):
         if recipe not in RECIPES:
             raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
         given = dict(gate_norm=gate_norm, gate_temperature=gate_temperature, shared_prior=shared_prior,
-                     rescale=rescale, source_grad_scale=source_grad_scale, scratch_member=scratch_member)  # fmt: skip
+                     rescale=rescale, source_grad_scale=source_grad_scale, scratch_member=scratch_member,
+                     align=align)  # fmt: skip
         options = {**RECIPES[recipe], **{k: v for k, v in given.items() if v is not None}}
         template = NatureCNN(observation_space, features_dim=features_dim, normalized_image=normalized_image)
         super().__init__(observation_space, features_dim)
@@ -126,7 +128,6 @@ class ZooNatureCNN(TransferExtractor):
         if options["scratch_member"]:
             sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))
             self.member_names.append(SCRATCH_MEMBER)
-        grad_scale = options["source_grad_scale"]
         self.zoo = zooify(
             template,
             sources,
@@ -136,8 +137,8 @@ class ZooNatureCNN(TransferExtractor):
             gate_temperature=options["gate_temperature"],
             shared_prior=options["shared_prior"],
             rescale=options["rescale"],
-            source_grad_scale=float(len(sources)) if grad_scale is None else grad_scale,
-            align_conv=align,
+            source_grad_scale=float(options["source_grad_scale"]),
+            align_conv=options["align"],
             ema_momentum=ema_momentum,
             gate_unflatten={"linear.0": feature_map} if linear_gate == "pooled" else None,
             conv_strategy=conv_strategy,

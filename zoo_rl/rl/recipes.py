@@ -12,7 +12,12 @@ close), every member's hidden units matched to the reference's on target frames,
 starting at 0.95 on the reference (the zoo starts as the best-matched single model and the
 gates can move away from it); a freshly initialised member, so the gates can fall back to
 scratch; norm-preserving mixtures; softmax gates with a low temperature and one source prior
-shared by every layer; source gradients scaled by the number of members.
+shared by every layer. The members' weights take the optimizer's plain step: no trainable
+channel alignment (the matching at the start aligns the members) and unscaled gradients, so that
+a zoo whose gates sit on one member trains as that member alone would (finetuning it, or scratch
+for the fresh member); a trainable alignment doubled the steps of the network that acts, and
+gradients scaled by the number of members gave the reference ~6 times a plain layer's gradient
+and made PPO's global clip act on nearly every step (docs/results.md, section 3).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         shared_prior=False,
         rescale=False,
         source_grad_scale=1.0,
+        align=True,
         scratch_member=False,
         match_channels=False,
         reference_prior=None,
@@ -36,7 +42,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         gate_temperature=0.05,
         shared_prior=True,
         rescale=True,
-        source_grad_scale=None,  # None: the number of members
+        source_grad_scale=1.0,
+        align=False,
         scratch_member=True,
         match_channels=True,
         reference_prior=0.95,  # the chosen reference's starting coefficient (None: uniform)
