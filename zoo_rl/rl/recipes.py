@@ -15,7 +15,7 @@ scratch; norm-preserving mixtures; softmax gates with a low temperature and one 
 shared by every layer. The members' weights take the optimizer's plain step: no trainable
 channel alignment (the matching at the start aligns the members) and unscaled gradients, so that
 a zoo whose gates sit on one member trains as that member alone would (finetuning it, or scratch
-for the fresh member); a trainable alignment doubled the steps of the network that acts, and
+for the fresh member); a trainable alignment made the network that acts move 1.4-2.1x as far per update, and
 gradients scaled by the number of members gave the reference ~6 times a plain layer's gradient
 and made PPO's global clip act on nearly every step (docs/results.md, section 3).
 """
