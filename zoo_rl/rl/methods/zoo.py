@@ -66,7 +66,9 @@ class LiteZooTuning(ZooTuning):
 
 
 class ZooNoAlign(ZooTuning):
-    """Ablation: Zoo-Tuning without channel alignment."""
+    """Ablation: Zoo-Tuning without trainable channel alignment. The default ``transfer``
+    recipe has none either, so there this is plain ``zoo``; it ablates the alignment of
+    ``recipe=paper`` (the paper's ablation)."""
 
     name = "zoo-noalign"
 
