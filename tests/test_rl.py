@@ -726,3 +726,41 @@ def test_update_sizes_records_the_gradient_the_clip_sees_and_leaves_training_as_
     state = torch.get_rng_state()
     script.acting_weights(extractor)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("options, as_scratch", [({}, True), ({"align": True}, False)])
+def test_ppo_with_the_zoo_fixed_on_its_fresh_member_trains_as_scratch(tiny_zoo, options, as_scratch):
+    """The control that tells transfer from the zoo's own machinery: gates fixed one-hot on the
+    fresh member.  Given scratch's starting weights and random stream, PPO must then take
+    scratch's updates (the same rollouts, minibatches and Adam steps, up to float rounding in
+    the norm-preserving mixture): whatever else separates such a run from scratch is chance.
+    With a trainable alignment (the paper's recipe) it must not."""
+    files = zoo_files(tiny_zoo)
+    hyper = dict(n_steps=32, batch_size=32, n_epochs=2, learning_rate=2.5e-4, seed=0)
+    zoo_kwargs = dict(zoo=files, lite=True, fixed_gates=[0.0] * len(files) + [1.0], **options)
+    envs = [make_atari_vec_env("DemonAttack", 2, 0) for _ in range(2)]
+    zoo_model = PPO("CnnPolicy", envs[0], **hyper, policy_kwargs=dict(
+        features_extractor_class=ZooNatureCNN, features_extractor_kwargs=zoo_kwargs, net_arch=[]))  # fmt: skip
+    scratch = PPO("CnnPolicy", envs[1], **hyper)
+    stream = torch.get_rng_state(), np.random.get_state()
+    start = {k: v.clone() for k, v in scratch.policy.features_extractor.state_dict().items()}
+    layers = zoo_layers(zoo_model.policy.features_extractor.zoo)
+    with torch.no_grad():
+        for name, layer in layers.items():
+            layer.weights[-1].copy_(start[f"{name}.weight"])
+            layer.biases[-1].copy_(start[f"{name}.bias"])
+    for head in ("action_net", "value_net"):
+        getattr(zoo_model.policy, head).load_state_dict(getattr(scratch.policy, head).state_dict())
+    for model in (scratch, zoo_model):
+        torch.set_rng_state(stream[0])
+        np.random.set_state(stream[1])
+        model.learn(total_timesteps=128)  # two rollouts, two updates
+    trained = scratch.policy.features_extractor.state_dict()
+    moved = max(float((trained[k] - start[k]).abs().max()) for k in start)
+    gap = max(
+        float((layer.weights[-1].detach() - trained[f"{name}.weight"]).abs().max()) for name, layer in layers.items()
+    )
+    assert moved > 1e-4
+    assert (gap < 0.01 * moved) == as_scratch, (gap, moved)
+    for env in envs:
+        env.close()
