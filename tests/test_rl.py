@@ -25,6 +25,7 @@ from zoo_rl.rl.curves import binned_curve
 from zoo_rl.rl.manifest import read_manifest, zoo_paths
 from zoo_rl.rl.methods import METHODS
 from zoo_rl.rl.policies import load_run_model
+from zoo_rl.rl.zoo_files import read_policy_state_dict
 
 from .conftest import crash_after_checkpoint, run_cli
 
@@ -764,3 +765,33 @@ def test_ppo_with_the_zoo_fixed_on_its_fresh_member_trains_as_scratch(tiny_zoo, 
     assert (gap < 0.01 * moved) == as_scratch, (gap, moved)
     for env in envs:
         env.close()
+
+
+def test_a_zoo_run_on_its_fresh_member_with_scratch_start_is_the_scratch_run(tiny_zoo, tiny_hyperparams, tmp_path):
+    """``scratch_start``: the fresh member and heads start as scratch's and the random stream
+    goes on as scratch's, so a lite run with its gates fixed one-hot on the fresh member (and no
+    rescale, whose rounding would otherwise creep in) is the scratch run of that seed, game for
+    game, through the whole CLI path (start, callbacks, evaluation)."""
+    common = ("transfer", "Breakout", "--steps", 640, "--seed", 3, "--eval-episodes", 1,
+              "--hyperparams", tiny_hyperparams, "--out", tmp_path)  # fmt: skip
+    assert run_cli(*common, "--method", "scratch") == 0
+    options = ("fixed_gates=[0,0,1]", "scratch_start=true", "match_channels=false", "rescale=false")
+    assert (
+        run_cli(*common, "--method", "lite", "--zoo", tiny_zoo, *(x for o in options for x in ("--method-option", o)))
+        == 0
+    )
+    scratch, zoo = (tmp_path / f"Breakout_{m}_ppo_s3" for m in ("scratch", "lite"))
+    assert (scratch / "scores.csv").read_text().splitlines()[1:] != []
+    assert [r.split(",")[:3] for r in (zoo / "scores.csv").read_text().splitlines()] == [
+        r.split(",")[:3] for r in (scratch / "scores.csv").read_text().splitlines()
+    ]
+    assert json.loads((zoo / FINISHED).read_text())["scores"] == json.loads((scratch / FINISHED).read_text())["scores"]
+    trained = {name: read_policy_state_dict(d / "model.zip") for name, d in (("scratch", scratch), ("zoo", zoo))}
+    for name in ("cnn.0", "cnn.2", "cnn.4", "linear.0"):
+        fresh_member = trained["zoo"][f"features_extractor.zoo.{name}.weights"][-1]
+        torch.testing.assert_close(
+            fresh_member, trained["scratch"][f"features_extractor.{name}.weight"], rtol=0, atol=0
+        )
+    torch.testing.assert_close(
+        trained["zoo"]["action_net.weight"], trained["scratch"]["action_net.weight"], rtol=0, atol=0
+    )

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from zoo_rl.core import zoo_layers
+from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.extractor import ZooNatureCNN
+from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN
 from zoo_rl.rl.manifest import member_game
 from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
 from zoo_rl.rl.zoo_files import member_name
 
-from .base import Method
+from .base import Method, nature_cnns
 
 # The frames that prepare a zoo are played on seeds apart from training's and evaluation's:
 # 8 games of up to 1,000 steps, never more frames than the run itself trains on.
 START_SEED_OFFSET = 20_000
 START_ENVS, START_STEPS = 8, 1000
-# Options of the start (``start``), not of the extractor.
-START_OPTIONS = ("match_channels", "reference_prior")
+# Options of the method's initialisation and start, not of the extractor.
+START_OPTIONS = ("match_channels", "reference_prior", "scratch_start")
 
 
 class ZooTuning(Method):
@@ -26,7 +32,7 @@ class ZooTuning(Method):
     extractor_class = ZooNatureCNN
     options = ("recipe", "gate_norm", "gate_temperature", "shared_prior", "rescale", "source_grad_scale",
                "scratch_member", "match_channels", "reference_prior", "align", "zoo_linear", "ema_momentum",
-               "fixed_gates", "linear_gate", "conv_strategy")  # fmt: skip
+               "fixed_gates", "linear_gate", "conv_strategy", "scratch_start")  # fmt: skip
     lite = False
 
     def fixed_options(self, config: RunConfig) -> dict[str, Any]:
@@ -39,6 +45,12 @@ class ZooTuning(Method):
     def extractor_kwargs(self, config: RunConfig) -> dict[str, Any]:
         options = {k: v for k, v in self._options(config).items() if k not in START_OPTIONS}
         return dict(lite=self.lite, **options)
+
+    def initialize(self, model, config: RunConfig) -> None:
+        """Option ``scratch_start``: the fresh member and the heads start as the scratch run of
+        the same seed, and the random stream goes on as scratch's (:func:`start_as_scratch`)."""
+        if self._options(config).get("scratch_start"):
+            start_as_scratch(model, config)
 
     def start(self, model, config: RunConfig) -> dict[str, Any] | None:
         """Recipe ``transfer`` (option ``match_channels``): choose the reference member, match
@@ -85,3 +97,33 @@ class ZooUniform(ZooTuning):
 
     def fixed_options(self, config: RunConfig) -> dict[str, Any]:
         return {"fixed_gates": "uniform"}
+
+
+def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
+    """Give ``model`` the start of the scratch run of the same config and seed: its fresh member
+    becomes scratch's NatureCNN, its heads scratch's heads, and torch's, numpy's and Python's
+    generators are left where scratch's stand after building its model.
+
+    Why: a zoo run and a scratch run of one seed otherwise differ in every random draw (building
+    the zoo draws from torch's generator), so a control whose gates sit on the fresh member cannot
+    be told from scratch by its result alone.  With this start such a control takes scratch's
+    updates (exactly without the norm-preserving rescale, up to float rounding with it;
+    tests/test_rl.py), and any zoo run gets scratch's draws as far as they go: a paired
+    comparison with scratch."""
+    from zoo_rl.rl.train import build_model
+
+    extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
+    if not extractors or any(e.member_names[-1] != SCRATCH_MEMBER for e in extractors):
+        raise ConfigError("method option scratch_start needs the fresh member (scratch_member=true)")
+    scratch = build_model(replace(config, method="scratch", zoo=[], source=None, method_options={}), model.env)
+    cnns = nature_cnns(scratch)
+    with torch.no_grad():
+        for extractor, cnn in zip(extractors, cnns, strict=True):
+            state = cnn.state_dict()
+            for name, layer in zoo_layers(extractor.zoo).items():
+                layer.weights[-1].copy_(state[f"{name}.weight"])
+                if layer.biases is not None:
+                    layer.biases[-1].copy_(state[f"{name}.bias"])
+    heads = {k: v for k, v in scratch.policy.state_dict().items() if "features_extractor" not in k}
+    loaded = model.policy.load_state_dict(heads, strict=False)  # the same algorithm builds the same heads
+    assert not loaded.unexpected_keys and all("features_extractor" in k for k in loaded.missing_keys)
