@@ -120,6 +120,10 @@ BAD = {
     "unknown game": (lambda z, t: {"--target": "Pongg"}, "unknown Atari game 'Pongg'"),
     "unknown method": (lambda z, t: {"--method": "zootuning"}, "unknown method 'zootuning'"),
     "unknown method option": (lambda z, t: {"--method-option": "gates=2"}, "unknown option(s) ['gates']"),
+    "scratch start without a fresh member": (
+        lambda z, t: {"--method-option": ("scratch_member=false", "scratch_start=true")},
+        "method option scratch_start needs the fresh member (scratch_member=true)",
+    ),
     "unknown hyperparameter": (unknown_hyperparameter, "hp.yaml: ppo.hyperparams: unknown key(s) ['n_stepz']"),
     "unknown algo entry key": (unknown_algo_entry_key, "hp.yaml: ppo: unknown key(s) ['hyperparam']"),
     "bad schedule": (bad_schedule, "learning_rate: expected lin_<number>, got 'lin_abc'"),
@@ -139,8 +143,11 @@ def test_bad_input_exits_2_with_one_line_and_makes_nothing(case, tiny_zoo, tiny_
     options = {"--target": "Breakout", "--zoo": [agent(tiny_zoo)], "--steps": 64, "--n-envs": 1,
                "--hyperparams": tiny_hyperparams, **make(tiny_zoo, inputs)}  # fmt: skip
     argv = ["transfer", options.pop("--target"), "--out", tmp_path / "out"]
-    for key, value in options.items():
-        argv += [key, *value] if isinstance(value, list) else [key, value]
+    for key, value in options.items():  # a list: the values of one flag; a tuple: the flag repeated
+        if isinstance(value, tuple):
+            argv += [x for v in value for x in (key, v)]
+        else:
+            argv += [key, *value] if isinstance(value, list) else [key, value]
 
     assert run_cli(*argv) == 2
     err = capsys.readouterr().err.strip()
