@@ -24,6 +24,7 @@ from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.curves import binned_curve
 from zoo_rl.rl.manifest import read_manifest, zoo_paths
 from zoo_rl.rl.methods import METHODS
+from zoo_rl.rl.methods.zoo import copy_scratch_start
 from zoo_rl.rl.policies import load_run_model
 from zoo_rl.rl.zoo_files import read_policy_state_dict
 
@@ -745,13 +746,8 @@ def test_ppo_with_the_zoo_fixed_on_its_fresh_member_trains_as_scratch(tiny_zoo, 
     scratch = PPO("CnnPolicy", envs[1], **hyper)
     stream = torch.get_rng_state(), np.random.get_state()
     start = {k: v.clone() for k, v in scratch.policy.features_extractor.state_dict().items()}
+    copy_scratch_start(zoo_model, scratch)
     layers = zoo_layers(zoo_model.policy.features_extractor.zoo)
-    with torch.no_grad():
-        for name, layer in layers.items():
-            layer.weights[-1].copy_(start[f"{name}.weight"])
-            layer.biases[-1].copy_(start[f"{name}.bias"])
-    for head in ("action_net", "value_net"):
-        getattr(zoo_model.policy, head).load_state_dict(getattr(scratch.policy, head).state_dict())
     for model in (scratch, zoo_model):
         torch.set_rng_state(stream[0])
         np.random.set_state(stream[1])

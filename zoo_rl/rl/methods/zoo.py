@@ -115,7 +115,14 @@ def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
     extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
     if not extractors or any(e.member_names[-1] != SCRATCH_MEMBER for e in extractors):
         raise ConfigError("method option scratch_start needs the fresh member (scratch_member=true)")
-    scratch = build_model(replace(config, method="scratch", zoo=[], source=None, method_options={}), model.env)
+    scratch_config = replace(config, method="scratch", zoo=[], source=None, method_options={})
+    copy_scratch_start(model, build_model(scratch_config, model.env))
+
+
+def copy_scratch_start(model: BaseAlgorithm, scratch: BaseAlgorithm) -> None:
+    """Copy ``scratch``'s NatureCNN into the fresh member of ``model``'s zoo extractors and its
+    heads into ``model``'s heads (the weights of :func:`start_as_scratch`)."""
+    extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
     cnns = nature_cnns(scratch)
     with torch.no_grad():
         for extractor, cnn in zip(extractors, cnns, strict=True):
