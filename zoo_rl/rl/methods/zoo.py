@@ -63,7 +63,7 @@ class ZooTuning(Method):
         recipe = RECIPES[options.get("recipe", DEFAULT_RECIPE)]
         if not options.get("match_channels", recipe["match_channels"]):
             return None
-        extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
+        extractors = zoo_extractors(model)
         steps = max(1, min(START_STEPS, config.steps // START_ENVS))
         games = {member_name(p): member_game(p) for p in config.zoo}
         prior = options.get("reference_prior", recipe["reference_prior"])
@@ -99,6 +99,12 @@ class ZooUniform(ZooTuning):
         return {"fixed_gates": "uniform"}
 
 
+def zoo_extractors(model: BaseAlgorithm) -> list[ZooNatureCNN]:
+    """Every zoo extractor of the policy (shared or not, online and target networks), in the
+    order of :func:`nature_cnns`, so that the two lists pair up."""
+    return [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
+
+
 def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
     """Give ``model`` the start of the scratch run of the same config and seed: its fresh member
     becomes scratch's NatureCNN, its heads scratch's heads, and torch's, numpy's and Python's
@@ -112,7 +118,7 @@ def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
     comparison with scratch."""
     from zoo_rl.rl.train import build_model
 
-    extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
+    extractors = zoo_extractors(model)
     if not extractors or any(e.member_names[-1] != SCRATCH_MEMBER for e in extractors):
         raise ConfigError("method option scratch_start needs the fresh member (scratch_member=true)")
     scratch_config = replace(config, method="scratch", zoo=[], source=None, method_options={})
@@ -122,7 +128,7 @@ def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
 def copy_scratch_start(model: BaseAlgorithm, scratch: BaseAlgorithm) -> None:
     """Copy ``scratch``'s NatureCNN into the fresh member of ``model``'s zoo extractors and its
     heads into ``model``'s heads (the weights of :func:`start_as_scratch`)."""
-    extractors = [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
+    extractors = zoo_extractors(model)
     cnns = nature_cnns(scratch)
     with torch.no_grad():
         for extractor, cnn in zip(extractors, cnns, strict=True):
