@@ -56,9 +56,6 @@ class Method:
 
 
 def nature_cnns(model: BaseAlgorithm) -> list[NatureCNN]:
-    """Every NatureCNN of the policy (shared or not, online and target networks), once each."""
-    seen: dict[int, NatureCNN] = {}
-    for module in model.policy.modules():
-        if isinstance(module, NatureCNN):
-            seen.setdefault(id(module), module)
-    return list(seen.values())
+    """Every NatureCNN of the policy (shared or not, online and target networks), once each:
+    ``modules()`` yields a module shared by the actor and the critic only once."""
+    return [m for m in model.policy.modules() if isinstance(m, NatureCNN)]
