@@ -18,7 +18,8 @@ from stable_baselines3 import DQN, PPO
 
 from zoo_rl.core import freeze_gates, zoo_layers
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
-from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights
+from zoo_rl.errors import ConfigError
+from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights, prepare_zoo
 from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.curves import binned_curve
@@ -630,6 +631,34 @@ def test_start_chooses_the_source_whose_own_game_the_target_resembles(tiny_zoo):
     assert set(start["domain_shift"]) == set(games)
     assert start["reference"] == breakout and start["why"].startswith("closest source")
     assert start["domain_shift"][breakout] < start["domain_shift"][next(n for n in games if n != breakout)]
+
+
+def test_prepare_zoo_gives_a_hand_built_sb3_model_the_start_of_a_transfer_run(tiny_zoo):
+    """The README's own-code path: PPO built by hand with ZooNatureCNN (actor and critic each
+    with their own), then ``prepare_zoo``: the members' games are read from the manifest, the
+    Breakout agent is found closer to Breakout than the Pong agent, and both extractors start at
+    the recipe's prior on the reference the start chose."""
+    env = make_atari_vec_env("Breakout", 1, 0)
+    zoo = zoo_files(tiny_zoo)
+    policy_kwargs = dict(features_extractor_class=ZooNatureCNN, features_extractor_kwargs=dict(zoo=zoo, lite=True),
+                         share_features_extractor=False)  # fmt: skip
+    model = PPO("CnnPolicy", env, policy_kwargs=policy_kwargs, n_steps=8, batch_size=8, device="cpu")
+    start = prepare_zoo(model, "Breakout", seed=1, steps=60)
+    extractors = (model.policy.pi_features_extractor, model.policy.vf_features_extractor)
+    assert extractors[0] is not extractors[1]
+    games = extractors[0].member_games
+    assert set(start["domain_shift"]) == set(games) and sorted(games.values()) == ["Breakout", "Pong"]
+    shift = {games[name]: value for name, value in start["domain_shift"].items()}
+    assert shift["Breakout"] < shift["Pong"]
+    expected = torch.full((3,), 0.025)
+    expected[extractors[0].member_names.index(start["reference"])] = 0.95
+    for extractor in extractors:
+        for layer in zoo_layers(extractor.zoo).values():
+            torch.testing.assert_close(layer.ema, expected)
+    plain = PPO("CnnPolicy", env, n_steps=8, batch_size=8, device="cpu")
+    with pytest.raises(ConfigError, match="prepare_zoo: the PPO policy has no ZooNatureCNN"):
+        prepare_zoo(plain, "Breakout")
+    env.close()
 
 
 def test_domain_shift_is_scale_free_and_grows_with_the_mean_shift():

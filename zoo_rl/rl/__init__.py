@@ -8,7 +8,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_EXPORTS = {"ZooNatureCNN": ".extractor", "ZooFileError": ".zoo_files", "nature_cnn_weights": ".zoo_files"}
+_EXPORTS = {
+    "ZooNatureCNN": ".extractor",
+    "ZooFileError": ".zoo_files",
+    "nature_cnn_weights": ".zoo_files",
+    "prepare_zoo": ".inspection",
+}
 __all__ = sorted(_EXPORTS)
 
 

@@ -7,7 +7,7 @@ Plug it into any SB3 algorithm that takes ``"CnnPolicy"``::
         features_extractor_kwargs=dict(zoo=["agents/pong_ppo.zip", "agents/breakout_dqn.zip"], lite=True),
     )
     model = PPO("CnnPolicy", env, policy_kwargs=policy_kwargs)
-    model.policy.features_extractor.match_channels(frames)  # optional: target frames, (N, 4, 84, 84) uint8
+    prepare_zoo(model, "DemonAttack")  # zoo_rl.rl.prepare_zoo: the default recipe's start, before training
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
@@ -36,6 +37,7 @@ from zoo_rl.core import (
 )
 from zoo_rl.errors import ConfigError
 
+from .manifest import member_game
 from .recipes import DEFAULT_RECIPE, RECIPES
 from .zoo_files import ZooShell, member_name, nature_cnn_weights
 
@@ -125,6 +127,9 @@ class ZooNatureCNN(TransferExtractor):
             for p in zoo
         ]
         self.member_names = [member_name(p) for p in zoo]
+        # Each source's own game (from its zoo's manifest; None if unknown): the start compares
+        # how a source sees the target with how it sees its own game.
+        self.member_games: dict[str, str | None] = {member_name(p): member_game(p) for p in zoo}
         if options["scratch_member"]:
             sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))
             self.member_names.append(SCRATCH_MEMBER)
@@ -233,6 +238,12 @@ class ZooNatureCNN(TransferExtractor):
             quality.append(float(np.mean(scores)) if scores else 1.0)
             inputs = [torch.relu(o).flatten(1) if index + 2 == len(chain) else torch.relu(o) for o in outputs]
         return quality
+
+
+def zoo_extractors(model: BaseAlgorithm) -> list[ZooNatureCNN]:
+    """Every zoo extractor of the policy (shared or not, online and target networks), in the
+    order of ``zoo_rl.rl.methods.nature_cnns``, so that the two lists pair up."""
+    return [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
 
 
 def _as_input(frames: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

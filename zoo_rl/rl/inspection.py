@@ -20,12 +20,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import NatureCNN
 
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
-from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN, fresh_nature_cnn_weights
-from zoo_rl.rl.manifest import member_game
-from zoo_rl.rl.recipes import RECIPES
+from zoo_rl.errors import ConfigError
+from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN, fresh_nature_cnn_weights, zoo_extractors
+from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
 from zoo_rl.rl.zoo_files import member_name, source_nature_cnns
 
 GAMMA = 0.99
@@ -35,6 +36,10 @@ GAMMA = 0.99
 # scratch), 0.95 or more from every source to Atlantis (where none does).
 CLOSE_SHIFT = 0.75
 OWN_GAME_EVERY = 4  # a source's own game: every 4th frame of the same random play is enough for a mean
+# The frames that prepare a zoo are played on seeds apart from training's and evaluation's:
+# 8 games of up to 1,000 steps.
+START_SEED_OFFSET = 20_000
+START_ENVS, START_STEPS = 8, 1000
 
 
 def target_frames(game: str, settings: AtariSettings, seed: int, n_envs: int = 8, steps: int = 600,
@@ -240,14 +245,29 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
             "why": why, "reference_prior": reference_prior, "match_quality": quality[0]}  # fmt: skip
 
 
+def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariSettings | None = None,
+                reference_prior: float | None = RECIPES[DEFAULT_RECIPE]["reference_prior"],
+                steps: int = START_STEPS) -> dict:  # fmt: skip
+    """Give the fresh zoo extractors of an SB3 model the start ``zoo-rl transfer`` gives them
+    (:func:`start_zoo` on ``steps`` steps of random play in 8 games of ``game``, seeded apart
+    from training), and return what it chose.  Call it after building the model, before
+    ``learn``: a ``ZooNatureCNN`` that skips it starts from uniform gates over unmatched
+    members, which on DemonAttack trained no better than scratch (docs/results.md, section 3).
+    ``settings``: the target env's preprocessing (default: ``AtariSettings()``, as
+    ``make_atari_vec_env`` builds it)."""
+    extractors = zoo_extractors(model)
+    if not extractors:
+        raise ConfigError(f"prepare_zoo: the {type(model).__name__} policy has no ZooNatureCNN features extractor")
+    return start_zoo(extractors, game, settings or AtariSettings(), seed + START_SEED_OFFSET, n_envs=START_ENVS,
+                     steps=steps, reference_prior=reference_prior, games=extractors[0].member_games)  # fmt: skip
+
+
 def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0,
                 n_envs: int = 8, steps: int = 1000) -> dict:  # fmt: skip
     """Everything ``zoo-rl inspect`` reports, as one JSON-ready dict: LogME of every source
     and of two random NatureCNNs (with bootstrap intervals), each model's feature health and
     CKA to every source, pairwise weight cosines, and the step-0 zoo of every recipe as a run
     of seed ``seed`` would start it."""
-    from zoo_rl.rl.methods.zoo import START_SEED_OFFSET
-
     space = gym.spaces.Box(0, 255, (settings.frame_stack, settings.screen_size, settings.screen_size), np.uint8)
     frames, returns = random_play(game, settings, seed, n_envs, steps)
     cnns = {member_name(p): cnn for p, cnn in zip(zoo, source_nature_cnns(space, zoo, trainable=False), strict=True)}
@@ -266,9 +286,8 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         extractor = ZooNatureCNN(space, list(zoo), recipe=recipe)
         started = None
         if options["match_channels"]:
-            games = {member_name(p): member_game(p) for p in zoo}
             started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,
-                                reference_prior=options["reference_prior"], games=games)  # fmt: skip
+                                reference_prior=options["reference_prior"], games=extractor.member_games)  # fmt: skip
         step0[recipe] = {**zoo_health(extractor, frames[sample], {k: v[sample] for k, v in features.items()}),
                          "start": started}  # fmt: skip
     return {

@@ -11,17 +11,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from zoo_rl.core import zoo_layers
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN
-from zoo_rl.rl.manifest import member_game
+from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN, zoo_extractors
 from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
-from zoo_rl.rl.zoo_files import member_name
 
 from .base import Method, nature_cnns
 
-# The frames that prepare a zoo are played on seeds apart from training's and evaluation's:
-# 8 games of up to 1,000 steps, never more frames than the run itself trains on.
-START_SEED_OFFSET = 20_000
-START_ENVS, START_STEPS = 8, 1000
 # Options of the method's initialisation and start, not of the extractor.
 START_OPTIONS = ("match_channels", "reference_prior", "scratch_start")
 
@@ -55,20 +49,17 @@ class ZooTuning(Method):
     def start(self, model, config: RunConfig) -> dict[str, Any] | None:
         """Recipe ``transfer`` (option ``match_channels``): choose the reference member, match
         every member's units to it on target frames and start the gates on it
-        (``zoo_rl.rl.inspection.start_zoo``); option ``reference_prior``: the reference's
-        starting coefficient (the recipe's default)."""
-        from zoo_rl.rl.inspection import start_zoo
+        (``zoo_rl.rl.inspection.prepare_zoo``, never on more frames than the run trains on);
+        option ``reference_prior``: the reference's starting coefficient (the recipe's default)."""
+        from zoo_rl.rl.inspection import START_ENVS, START_STEPS, prepare_zoo
 
         options = self._options(config)
         recipe = RECIPES[options.get("recipe", DEFAULT_RECIPE)]
         if not options.get("match_channels", recipe["match_channels"]):
             return None
-        extractors = zoo_extractors(model)
         steps = max(1, min(START_STEPS, config.steps // START_ENVS))
-        games = {member_name(p): member_game(p) for p in config.zoo}
         prior = options.get("reference_prior", recipe["reference_prior"])
-        return start_zoo(extractors, config.game, config.settings, config.seed + START_SEED_OFFSET,
-                         n_envs=START_ENVS, steps=steps, reference_prior=prior, games=games)  # fmt: skip
+        return prepare_zoo(model, config.game, config.seed, config.settings, reference_prior=prior, steps=steps)
 
 
 class LiteZooTuning(ZooTuning):
@@ -97,12 +88,6 @@ class ZooUniform(ZooTuning):
 
     def fixed_options(self, config: RunConfig) -> dict[str, Any]:
         return {"fixed_gates": "uniform"}
-
-
-def zoo_extractors(model: BaseAlgorithm) -> list[ZooNatureCNN]:
-    """Every zoo extractor of the policy (shared or not, online and target networks), in the
-    order of :func:`nature_cnns`, so that the two lists pair up."""
-    return [m for m in model.policy.modules() if isinstance(m, ZooNatureCNN)]
 
 
 def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
