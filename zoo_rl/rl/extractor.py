@@ -128,8 +128,11 @@ class ZooNatureCNN(TransferExtractor):
         ]
         self.member_names = [member_name(p) for p in zoo]
         # Each source's own game (from its zoo's manifest; None if unknown): the start compares
-        # how a source sees the target with how it sees its own game.
-        self.member_games: dict[str, str | None] = {member_name(p): member_game(p) for p in zoo}
+        # how a source sees the target with how it sees its own game.  A shell's files are not
+        # read (a reloaded run needs neither its zoo nor the zoo's manifest).
+        self.member_games: dict[str, str | None] = {
+            member_name(p): None if isinstance(p, ZooShell) else member_game(p) for p in zoo
+        }
         if options["scratch_member"]:
             sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))
             self.member_names.append(SCRATCH_MEMBER)
