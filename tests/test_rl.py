@@ -594,6 +594,22 @@ def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, 
         assert report["features"][name]["cka"][name] == pytest.approx(1.0, abs=1e-4)
 
 
+def test_inspect_measures_the_step0_zoo_on_the_frames_the_sources_are_measured_on(tiny_zoo, tmp_path):
+    """Two copies of one agent: the paper's step-0 zoo (identity alignment, coefficients that sum
+    to one) computes that agent's function, so its health row must equal the agent's; dead
+    units depend on how many frames are seen, so a row measured on fewer frames would not."""
+    from zoo_rl.rl.inspection import inspect_zoo
+
+    source = next(Path(p) for p in zoo_files(tiny_zoo) if "breakout" in Path(p).name)
+    twin = tmp_path / "twin.zip"
+    shutil.copy(source, twin)
+    report = inspect_zoo("Breakout", [source, twin], AtariSettings(), n_envs=2, steps=60)
+    own, step0 = report["features"][source.stem], report["step0"]["paper"]
+    assert step0["dead_units"] == pytest.approx(own["dead_units"])
+    assert step0["feature_variance"] == pytest.approx(own["feature_variance"], rel=1e-4)
+    assert step0["cka"][source.stem] == pytest.approx(1.0, abs=1e-4)
+
+
 def test_start_scores_matches_and_can_start_on_the_reference(tiny_zoo):
     from zoo_rl.rl.inspection import start_zoo
 

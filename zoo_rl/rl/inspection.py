@@ -279,7 +279,6 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
     scores = logme_bootstrap({**features, **randoms}, returns, block=block_steps * n_envs, seed=seed)
     health = {name: {**feature_health(f), "cka": {s: linear_cka(f, g) for s, g in features.items()}}
               for name, f in {**features, **randoms}.items()}  # fmt: skip
-    sample = slice(None, None, 10)
     step0 = {}
     for recipe, options in RECIPES.items():
         torch.manual_seed(seed)  # the fresh member, as a run of this seed would draw it
@@ -288,8 +287,8 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         if options["match_channels"]:
             started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,
                                 reference_prior=options["reference_prior"], games=extractor.member_games)  # fmt: skip
-        step0[recipe] = {**zoo_health(extractor, frames[sample], {k: v[sample] for k, v in features.items()}),
-                         "start": started}  # fmt: skip
+        # On the very frames the sources' rows use: dead units depend on how many frames are seen.
+        step0[recipe] = {**zoo_health(extractor, frames, features), "start": started}
     return {
         "game": game,
         "frames": len(frames),
