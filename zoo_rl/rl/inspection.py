@@ -183,9 +183,9 @@ def weight_cosines(cnns: dict[str, NatureCNN]) -> dict[str, dict[str, float]]:
     return out
 
 
-def zoo_health(extractor: ZooNatureCNN, frames: np.ndarray, sources: dict[str, torch.Tensor]) -> dict:
-    """Step-0 features of a zoo extractor: dead units, variance, CKA to each source's features."""
-    features = features_of(extractor, frames)
+def health_row(features: torch.Tensor, sources: dict[str, torch.Tensor]) -> dict:
+    """One row of the report's feature table: dead units, variance and CKA to each source's
+    features, all on the same frames (dead units depend on how many frames are seen)."""
     return {**feature_health(features), "cka": {name: linear_cka(features, f) for name, f in sources.items()}}
 
 
@@ -277,8 +277,7 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
     # 100 steps of play, at least 10 blocks.
     block_steps = max(1, min(100, steps // 10))
     scores = logme_bootstrap({**features, **randoms}, returns, block=block_steps * n_envs, seed=seed)
-    health = {name: {**feature_health(f), "cka": {s: linear_cka(f, g) for s, g in features.items()}}
-              for name, f in {**features, **randoms}.items()}  # fmt: skip
+    health = {name: health_row(f, features) for name, f in {**features, **randoms}.items()}
     step0 = {}
     for recipe, options in RECIPES.items():
         torch.manual_seed(seed)  # the fresh member, as a run of this seed would draw it
@@ -287,8 +286,7 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         if options["match_channels"]:
             started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,
                                 reference_prior=options["reference_prior"], games=extractor.member_games)  # fmt: skip
-        # On the very frames the sources' rows use: dead units depend on how many frames are seen.
-        step0[recipe] = {**zoo_health(extractor, frames, features), "start": started}
+        step0[recipe] = {**health_row(features_of(extractor, frames), features), "start": started}
     return {
         "game": game,
         "frames": len(frames),
