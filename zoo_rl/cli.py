@@ -21,13 +21,16 @@ from zoo_rl.rl.run_args import (
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
-    pretrain(run_config(args, "pretrain"), args.out, args.zoo_dir)
+    from zoo_rl.rl.zoo_files import pin_member
+
+    parent = {} if args.init is None else {"method": "finetune", "source": pin_member(args.init)}
+    pretrain(run_config(args, "pretrain", **parent), args.out, args.zoo_dir)
 
 
 def pretrain(config, out: Path, zoo_dir: Path | None) -> None:
     """Train (or resume) a source agent; with ``zoo_dir``, add it to that zoo."""
     from zoo_rl.io_utils import atomic_write, atomic_write_text
-    from zoo_rl.rl.manifest import upsert_entry
+    from zoo_rl.rl.manifest import EVAL_KEYS, upsert_entry
     from zoo_rl.rl.train import train
     from zoo_rl.rl.zoo_files import sha256
 
@@ -40,14 +43,17 @@ def pretrain(config, out: Path, zoo_dir: Path | None) -> None:
         "agent_steps": config.steps,
         "seed": config.seed,
         "eval": {
-            "mean": evaluation["mean"],
-            "std": evaluation["std"],
-            "episodes": evaluation["episodes"],
-            "deterministic": evaluation["deterministic"],
+            **{k: evaluation[k] for k in ("mean", "std", "episodes", "deterministic")},
             "sticky_actions": config.env["sticky_actions"],
         },
         "sha256": sha256(run_dir / "model.zip"),
     }
+    if "per_game" in evaluation:  # a multi-game agent
+        entry["eval"]["per_game"] = {g: {k: ev[k] for k in EVAL_KEYS} for g, ev in evaluation["per_game"].items()}
+    if config.env["full_action_space"]:
+        entry["full_action_space"] = True
+    if config.source is not None:  # started from a parent (--init): its file as it was when the run started
+        entry["parent"] = json.loads((run_dir / "start.json").read_text())
     atomic_write_text(run_dir / "manifest_entry.json", json.dumps(entry, indent=2))
     if zoo_dir is not None:
         from zoo_rl.rl.plotting import plot_runs
@@ -55,14 +61,18 @@ def pretrain(config, out: Path, zoo_dir: Path | None) -> None:
         zoo_file = zoo_dir / entry["file"]
         atomic_write(zoo_file, lambda tmp: shutil.copyfile(run_dir / "model.zip", tmp))
         atomic_write(zoo_file.with_suffix(".scores.csv"), lambda tmp: shutil.copyfile(run_dir / "scores.csv", tmp))
-        plot_runs([run_dir], zoo_file.with_suffix(".png"), title=f"{config.game} ({config.algo})")
+        plot_runs([run_dir], zoo_file.with_suffix(".png"), title=config.algo)
         upsert_entry(zoo_dir / "manifest.json", entry)
     report(run_dir)
 
 
 def report(run_dir: Path) -> None:
     evaluation = json.loads((run_dir / "eval.json").read_text())
-    print(f"{run_dir}: score {evaluation['mean']:.1f} +- {evaluation['std']:.1f} over {evaluation['episodes']} games")
+    for game, ev in evaluation.get("per_game", {}).items():
+        print(f"{run_dir}: {game} {ev['mean']:.1f} +- {ev['std']:.1f} over {ev['episodes']} games")
+    unit = " (human-normalised, mean over games)" if "per_game" in evaluation else ""
+    score = f"{evaluation['mean']:.1f} +- {evaluation['std']:.1f}"
+    print(f"{run_dir}: score {score} over {evaluation['episodes']} games{unit}")
 
 
 def cmd_transfer(args: argparse.Namespace) -> None:
@@ -305,10 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="zoo-rl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("pretrain", help="train a source agent for the zoo")
-    p.add_argument("game", help="ALE game name, e.g. Pong or ALE/Pong-v5")
+    p = sub.add_parser("pretrain", help="train a source agent for the zoo (on one game, or on several at once)")
+    p.add_argument("game", nargs="+", metavar="GAME", help="ALE game name, e.g. Pong or ALE/Pong-v5; several games "
+                   "train one agent on all of them (ALE's full action set, the envs shared out equally)")  # fmt: skip
     add_training_arguments(p)
     p.add_argument("--zoo-dir", type=Path, default=None, help="also add the agent to this zoo (e.g. agents)")
+    p.add_argument("--init", default=None, metavar="AGENT", help="start from this agent's weights (an SB3 zip): "
+                   "its NatureCNN, its value head and, where its actions are the game's, its policy head")  # fmt: skip
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("transfer", help="train on a target game with a transfer method")

@@ -39,6 +39,7 @@ class AleVecEnv(VecEnv):
         terminal_on_life_loss: bool = False,
         clip_reward: bool = False,
         max_episode_frames: int = 108_000,
+        full_action_space: bool = False,
         num_threads: int = 0,
     ):
         from ale_py.env import AtariEnv
@@ -50,6 +51,7 @@ class AleVecEnv(VecEnv):
             num_threads=num_threads,
             repeat_action_probability=sticky_actions,
             max_num_frames_per_episode=max_episode_frames,
+            full_action_space=full_action_space,
             autoreset_mode="SameStep",
             img_height=screen_size,
             img_width=screen_size,
@@ -65,7 +67,7 @@ class AleVecEnv(VecEnv):
         self.render_mode = None
         super().__init__(num_envs, self._env.single_observation_space, self._env.single_action_space)
         assert isinstance(self.action_space, spaces.Discrete)
-        meanings = AtariEnv(rom).get_action_meanings()
+        meanings = AtariEnv(rom).get_action_meanings()  # the game's own set: FIRE is action 1 in the full set too
         self._fire_after_life_loss = len(meanings) >= 3 and meanings[1] == "FIRE"
         self._pending_fire = np.zeros(num_envs, dtype=bool)
         self._actions = np.zeros(num_envs, dtype=np.int64)

@@ -15,7 +15,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTranspose
 from zoo_rl.errors import ConfigError
 
 from .ale_vector import AleVecEnv
-from .games import gym_id, rom_id
+from .games import game_list, gym_id, rom_id
+from .multi_game import MultiGameVecEnv
 
 BACKENDS: tuple[str, ...] = ("ale_vector", "sb3")
 
@@ -37,6 +38,9 @@ class AtariSettings:
     max_episode_frames: int = 108_000
     terminal_on_life_loss: bool = True  # training only
     clip_reward: bool = True  # training only
+    # ALE's full set of 18 actions instead of the game's own: one action head serves every game
+    # of a multi-game agent (each game maps the actions it lacks onto ones it has).
+    full_action_space: bool = False
 
     def __post_init__(self):
         for f in fields(self):
@@ -68,6 +72,8 @@ def make_atari_vec_env(
 ) -> VecEnv:
     """An SB3 VecEnv of ``n_envs`` copies of ``game``, channels first.
 
+    ``game`` may join several games with ``+`` (``Pong+Breakout``): the envs are shared out
+    equally, in that order, and every step's ``info["game"]`` says which game an env plays.
     ``training=False`` turns off episodic life and reward clipping, as evaluation needs.
     ``render=True`` makes ``env.get_images()`` return each game's RGB screen (sb3 backend
     only: the C++ vector environment keeps no screens).
@@ -75,6 +81,16 @@ def make_atari_vec_env(
     settings = settings or AtariSettings()
     if n_envs < 1:
         raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
+    games = game_list(game)
+    if len(games) > 1:
+        if n_envs % len(games):
+            raise ConfigError(f"n_envs must be a multiple of the {len(games)} games of {game!r}, got {n_envs}")
+        if not settings.full_action_space:
+            raise ConfigError(f"{game!r}: several games need full_action_space (one action set for all)")
+        share = n_envs // len(games)
+        parts = [make_atari_vec_env(g, share, seed + i * share, settings, backend=backend, training=training,
+                                    render=render) for i, g in enumerate(games)]  # fmt: skip
+        return MultiGameVecEnv(games, parts)
     life_loss = settings.terminal_on_life_loss and training
     clip = settings.clip_reward and training
     if render and backend != "sb3":
@@ -91,6 +107,7 @@ def make_atari_vec_env(
             terminal_on_life_loss=life_loss,
             clip_reward=clip,
             max_episode_frames=settings.max_episode_frames,
+            full_action_space=settings.full_action_space,
         )
     elif backend == "sb3":
         env = _sb3_env(game, n_envs, settings, life_loss, clip, render)
@@ -113,6 +130,7 @@ def _sb3_env(game: str, n_envs: int, settings: AtariSettings, life_loss: bool, c
             frameskip=1,  # AtariWrapper skips frames itself, with max-pooling
             repeat_action_probability=settings.sticky_actions,
             max_num_frames_per_episode=settings.max_episode_frames,
+            full_action_space=settings.full_action_space,
             **({"render_mode": "rgb_array"} if render else {}),
         ),
         wrapper_kwargs=dict(

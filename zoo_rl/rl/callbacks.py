@@ -13,7 +13,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from zoo_rl.core import FeatureDistillation, KnowledgeFlow, gate_coefficients
 from zoo_rl.rl.extractor import ZooNatureCNN
 
-SCORE_FIELDS = ("agent_steps", "frames", "score", "episode_frames", "wall_s")
+SCORE_FIELDS = ("agent_steps", "frames", "score", "episode_frames", "wall_s", "game")
 
 
 class ScoreLogger(BaseCallback):
@@ -22,13 +22,15 @@ class ScoreLogger(BaseCallback):
     how far it is, since the progress bar only draws on a terminal).
 
     The score comes from ``info["episode"]``, which both env backends emit only at game
-    over, before episodic life or reward clipping touch anything.
+    over, before episodic life or reward clipping touch anything; the game from
+    ``info["game"]`` where a multi-game env sets it, else ``game``.
     """
 
-    def __init__(self, path: Path, frame_skip: int, wall_offset: float = 0.0, report_every: int = 0):
+    def __init__(self, path: Path, frame_skip: int, game: str, wall_offset: float = 0.0, report_every: int = 0):
         super().__init__()
         self.path = path
         self.frame_skip = frame_skip
+        self.game = game
         self.report_every = report_every
         self._file = None
         self._writer = None
@@ -54,8 +56,9 @@ class ScoreLogger(BaseCallback):
             episode = info.get("episode")
             if episode is not None:
                 steps = self.num_timesteps
-                self._writer.writerow([steps, steps * self.frame_skip, episode["r"], episode["l"], self.wall_s])
-                self.logger.record_mean("score/game", episode["r"])
+                game = info.get("game", self.game)
+                self._writer.writerow([steps, steps * self.frame_skip, episode["r"], episode["l"], self.wall_s, game])
+                self.logger.record_mean(f"score/{game}" if "game" in info else "score/game", episode["r"])
                 self._recent = [*self._recent[-19:], float(episode["r"])]
         return True
 

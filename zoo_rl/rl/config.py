@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from zoo_rl.envs import AtariSettings, UnknownGameError, display_name
+from zoo_rl.envs import AtariSettings, UnknownGameError, display_name, game_list
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import read_yaml
 from zoo_rl.records import check_types, from_mapping
@@ -116,9 +116,21 @@ class RunConfig:
             raise ConfigError(f"env: unknown setting(s) {unknown_env}")
         try:
             self.game = display_name(self.game)
-            AtariSettings(**self.env)
+            # every setting written out, so that a run made before a setting existed is the same
+            # experiment as one made after, where it holds the default
+            self.env = AtariSettings(**self.env).to_dict()
         except (UnknownGameError, TypeError, ValueError) as err:
             raise ConfigError(str(err)) from err
+        games = self.games
+        if len(games) > 1:
+            if self.command != "pretrain":
+                raise ConfigError(f"game {self.game!r}: several games are for pretrain; transfer has one target")
+            if not self.env["full_action_space"]:
+                raise ConfigError(f"game {self.game!r}: several games need env setting full_action_space: true")
+            if self.n_envs % len(games):
+                raise ConfigError(f"n_envs must be a multiple of the {len(games)} games, got {self.n_envs}")
+            if self.eval_freq:
+                raise ConfigError("eval_freq: periodic evaluation plays one game; multi-game runs evaluate at the end")
         if self.command not in COMMANDS:
             raise ConfigError(f"command must be one of {COMMANDS}, got {self.command!r}")
         if self.algo not in ALGOS:
@@ -136,6 +148,11 @@ class RunConfig:
             raise ConfigError(f"eval_freq must be >= 0, got {self.eval_freq}")
         if self.checkpoint_freq < 0:
             raise ConfigError(f"checkpoint_freq must be >= 0, got {self.checkpoint_freq}")
+
+    @property
+    def games(self) -> list[str]:
+        """The games of the run: one, or those of a multi-game pretraining (``game`` joins them with ``+``)."""
+        return game_list(self.game)
 
     @property
     def settings(self) -> AtariSettings:

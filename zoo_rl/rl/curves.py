@@ -14,17 +14,19 @@ from zoo_rl.rl.runs import seed_groups
 from zoo_rl.stats import mean_interval
 
 
-def binned_curve(run_dir: Path, edges: np.ndarray) -> np.ndarray:
+def binned_curve(run_dir: Path, edges: np.ndarray, game: str | None = None) -> np.ndarray:
     """Mean score of the games that ended in each frame bin, carried forward over empty
     bins; NaN before the first finished game and, while the run is still training, after its
-    last one (a live run's curve must not run ahead of it)."""
+    last one (a live run's curve must not run ahead of it).  ``game``: only that game's rows
+    (a multi-game run's log holds all its games)."""
     frames, scores = [], []
     path = run_dir / "scores.csv"
     if path.exists():
         with open(path) as f:
             for row in csv.DictReader(f):
-                frames.append(float(row["frames"]))
-                scores.append(float(row["score"]))
+                if game is None or row.get("game") == game:
+                    frames.append(float(row["frames"]))
+                    scores.append(float(row["score"]))
     live = not (run_dir / FINISHED).exists()
     return binned(np.asarray(frames), np.asarray(scores), edges, stop_at_last=live)
 
@@ -45,16 +47,20 @@ def binned(x: np.ndarray, values: np.ndarray, edges: np.ndarray, stop_at_last: b
 
 
 def curve_table(run_dirs: list[Path], bins: int = 20) -> list[dict]:
-    """Rows (game, method, frames, mean, low, high, seeds) of every curve point."""
+    """Rows (game, method, frames, mean, low, high, seeds) of every curve point; a multi-game
+    run has a curve per game, over the frames of all its games."""
     groups = seed_groups(run_dirs)
     rows = []
-    for (game, label), members in sorted(groups.items()):
+    for (_, label), members in sorted(groups.items()):
         max_frames = max(c.steps * c.settings.frame_skip for c, _ in members)
         edges = np.linspace(0, max_frames, bins + 1)
-        curves = np.stack([binned_curve(run, edges) for _, run in members])
-        mean, low, high = mean_interval(curves)
-        for b in range(bins):
-            seeds = int((~np.isnan(curves[:, b])).sum())
-            rows.append(dict(game=game, method=label, frames=int(edges[b + 1]), mean=float(mean[b]),
-                             low=float(low[b]), high=float(high[b]), seeds=seeds))  # fmt: skip
+        games = members[0][0].games
+        for game in games:
+            only = game if len(games) > 1 else None
+            curves = np.stack([binned_curve(run, edges, only) for _, run in members])
+            mean, low, high = mean_interval(curves)
+            for b in range(bins):
+                seeds = int((~np.isnan(curves[:, b])).sum())
+                rows.append(dict(game=game, method=label, frames=int(edges[b + 1]), mean=float(mean[b]),
+                                 low=float(low[b]), high=float(high[b]), seeds=seeds))  # fmt: skip
     return rows

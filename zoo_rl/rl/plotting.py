@@ -43,7 +43,7 @@ def plot_runs(
             (line,) = ax.plot(x, [r["mean"] for r in pts], style, color=colors[i % len(colors)],
                               label=f"{method} (n={seeds})")  # fmt: skip
             ax.fill_between(x, [r["low"] for r in pts], [r["high"] for r in pts], alpha=0.2, color=line.get_color())
-        ax.set_title(title or game)
+        ax.set_title(f"{game} ({title})" if title else game)
         ax.set_xlabel("environment frames (millions)")
         ax.set_ylabel("game score (full games, raw)")
         ax.grid(alpha=0.3)

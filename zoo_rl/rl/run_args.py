@@ -92,9 +92,13 @@ def run_config(args: argparse.Namespace, command: str, **extra) -> RunConfig:
 
     n_envs, hyperparams = algo_defaults(args.algo, args.hyperparams)
     overrides = {} if args.sticky_actions is None else {"sticky_actions": args.sticky_actions}
+    games = args.game if isinstance(args.game, list) else [args.game]
+    if len(games) > 1:  # one policy head for every game; the default envs shared out equally
+        overrides["full_action_space"] = True
+        n_envs = -(-n_envs // len(games)) * len(games)
     return RunConfig(
         command=command,
-        game=args.game,
+        game="+".join(games),
         algo=args.algo,
         steps=args.steps,
         seed=args.seed,

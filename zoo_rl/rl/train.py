@@ -23,6 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_text
+from zoo_rl.rl.atari_scores import human_normalized
 from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ScoreLogger
 from zoo_rl.rl.checkpoint import (
     CHECKPOINT,
@@ -150,8 +151,8 @@ def learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, method: Method
     """Train from step ``done`` to the end with the shared callbacks; return the training
     seconds of the whole run (periodic evaluations and checkpoints included)."""
     model.set_logger(run_logger(run_dir, purge_step=done + 1 if done else 0))
-    score_log = ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip, wall_offset=previous["wall_s"],
-                            report_every=config.checkpoint_freq or 25_000)  # fmt: skip
+    score_log = ScoreLogger(run_dir / "scores.csv", config.settings.frame_skip, config.game,
+                            wall_offset=previous["wall_s"], report_every=config.checkpoint_freq or 25_000)  # fmt: skip
     start = time.perf_counter()
 
     def elapsed() -> dict[str, float]:
@@ -181,7 +182,7 @@ def finish(model: BaseAlgorithm, config: RunConfig, run_dir: Path, seconds: floa
     """Cost, final evaluation and model; ``eval.json`` last, as it marks the run finished."""
     cost = {**policy_cost(model), "train_env_steps_per_s": config.steps / seconds, "train_seconds": seconds}
     atomic_write_text(run_dir / "cost.json", json.dumps(cost, indent=2))
-    scores = evaluate_model(model, config)
+    scores = evaluate_games(model, config)
     if config.command == "pretrain":
         drop_optimizer_state(model)
     atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
@@ -218,14 +219,22 @@ def make_env(config: RunConfig) -> VecEnv:
 
 def evaluate_model(model: BaseAlgorithm, config: RunConfig) -> list[float]:
     """Full-game scores of ``model`` on the run's game, with evaluation seeds apart from training's."""
-    return evaluate(
-        actor(model, config.deterministic_eval),
-        config.game,
-        config.eval_episodes,
-        seed=config.seed + 10_000,
-        settings=config.settings,
-        backend=config.backend,
-    )
+    return evaluate_games(model, config)[config.game]
+
+
+def evaluate_games(model: BaseAlgorithm, config: RunConfig) -> dict[str, list[float]]:
+    """Full-game scores of ``model`` on each of the run's games (``eval_episodes`` each)."""
+    return {
+        game: evaluate(
+            actor(model, config.deterministic_eval),
+            game,
+            config.eval_episodes,
+            seed=config.seed + 10_000,
+            settings=config.settings,
+            backend=config.backend,
+        )
+        for game in config.games
+    }
 
 
 def actor(model: BaseAlgorithm, deterministic: bool):
@@ -233,17 +242,25 @@ def actor(model: BaseAlgorithm, deterministic: bool):
     return lambda obs: model.predict(obs, deterministic=deterministic)[0]
 
 
-def write_eval(path: Path, scores: list[float], config: RunConfig) -> dict[str, Any]:
-    result = {
-        "mean": float(np.mean(scores)),
-        "std": float(np.std(scores)),
-        "episodes": len(scores),
-        "scores": scores,
-        "deterministic": config.deterministic_eval,
-        "env": config.env,
-    }
+def write_eval(path: Path, scores: dict[str, list[float]], config: RunConfig) -> dict[str, Any]:
+    """``eval.json``: the scores of the run's game; a multi-game run's per game, with its mean
+    human-normalised score over the games as ``mean`` (raw scores of different games do not add)."""
+    common = {"deterministic": config.deterministic_eval, "env": config.env}
+    if len(scores) == 1:
+        (game_scores,) = scores.values()
+        result = {**summarise(game_scores), "scores": game_scores, **common}
+    else:
+        per_game = {game: summarise(s) for game, s in scores.items()}
+        normalised = [human_normalized(game, ev["mean"]) for game, ev in per_game.items()]
+        result = {"mean": float(np.mean(normalised)), "std": float(np.std(normalised)),
+                  "episodes": sum(len(s) for s in scores.values()), "unit": "human-normalised mean over games",
+                  "per_game": {g: {**ev, "scores": scores[g]} for g, ev in per_game.items()}, **common}  # fmt: skip
     atomic_write_text(path, json.dumps(result, indent=2))
     return result
+
+
+def summarise(scores: list[float]) -> dict[str, Any]:
+    return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "episodes": len(scores)}
 
 
 def drop_optimizer_state(model: BaseAlgorithm) -> None:
