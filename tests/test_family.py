@@ -1,0 +1,123 @@
+"""A zoo with a common ancestor: multi-game pretraining and specialists started from a parent (--init)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.torch_layers import NatureCNN
+
+from tests.conftest import run_cli
+from zoo_rl.envs import AtariSettings, full_action_indices, make_atari_vec_env
+from zoo_rl.rl.config import RunConfig
+from zoo_rl.rl.curves import curve_table
+from zoo_rl.rl.methods import nature_cnns
+from zoo_rl.rl.train import build_model
+from zoo_rl.rl.zoo_files import nature_cnn_weights, read_policy_state_dict, sha256
+
+
+@pytest.fixture(scope="session")
+def ancestor(tmp_path_factory, tiny_hyperparams) -> Path:
+    """A PPO agent pretrained on Pong and Breakout at once, in a zoo directory."""
+    root = tmp_path_factory.mktemp("family")
+    rc = run_cli("pretrain", "Pong", "Breakout", "--steps", 256, "--n-envs", 2, "--out", root / "runs",
+                 "--eval-episodes", 1, "--hyperparams", tiny_hyperparams, "--zoo-dir", root / "agents")  # fmt: skip
+    assert rc == 0
+    return root
+
+
+def test_multi_game_pretraining_trains_one_agent_for_every_game(ancestor):
+    run = ancestor / "runs" / "Pong+Breakout_ppo_s0"
+    config = RunConfig.load(run / "config.yaml")
+    assert config.games == ["Pong", "Breakout"] and config.env["full_action_space"]
+    assert read_policy_state_dict(run / "model.zip")["action_net.weight"].shape[0] == 18
+    evaluation = json.loads((run / "eval.json").read_text())
+    assert set(evaluation["per_game"]) == {"Pong", "Breakout"}
+    (entry,) = json.loads((ancestor / "agents" / "manifest.json").read_text())["agents"]
+    assert entry["game"] == "Pong+Breakout" and entry["full_action_space"] is True
+    assert set(entry["eval"]["per_game"]) == {"Pong", "Breakout"}
+    assert {row["game"] for row in curve_table([run], bins=4)} == {"Pong", "Breakout"}
+
+
+def test_multi_game_env_tells_each_env_its_game():
+    settings = AtariSettings(full_action_space=True)
+    env = make_atari_vec_env("Pong+Breakout", 4, seed=3, settings=settings)
+    try:
+        assert env.action_space.n == 18 and env.num_envs == 4
+        obs = env.reset()
+        assert obs.shape == (4, 4, 84, 84)
+        obs, rewards, dones, infos = env.step(np.zeros(4, dtype=np.int64))
+        assert [info["game"] for info in infos] == ["Pong", "Pong", "Breakout", "Breakout"]
+        assert rewards.shape == dones.shape == (4,)
+    finally:
+        env.close()
+
+
+def test_a_child_starts_from_its_parents_weights_exactly(ancestor):
+    parent = ancestor / "agents" / "pong+breakout_ppo_s0.zip"
+    config = RunConfig(command="pretrain", game="Breakout", algo="ppo", steps=64, seed=1, method="finetune",
+                       source=str(parent), n_envs=1, hyperparams={"n_steps": 32, "batch_size": 32})  # fmt: skip
+    env = make_atari_vec_env("Breakout", 1, seed=1, settings=config.settings)
+    try:
+        model = build_model(config, env)
+    finally:
+        env.close()
+    trunk = nature_cnn_weights(parent)
+    for cnn in nature_cnns(model):
+        for key, value in cnn.state_dict().items():
+            assert torch.equal(value, trunk[key]), key
+    state = read_policy_state_dict(parent)
+    rows = full_action_indices("Breakout")
+    assert torch.equal(model.policy.action_net.weight.data, state["action_net.weight"][rows])
+    assert torch.equal(model.policy.value_net.weight.data, state["value_net.weight"])
+
+
+def test_pretrain_init_records_the_parent_in_the_manifest(ancestor, tiny_hyperparams, tmp_path):
+    parent = ancestor / "agents" / "pong+breakout_ppo_s0.zip"
+    rc = run_cli("pretrain", "Pong", "--init", parent, "--steps", 64, "--n-envs", 1, "--out", tmp_path / "runs",
+                 "--eval-episodes", 1, "--hyperparams", tiny_hyperparams, "--zoo-dir", tmp_path / "family")  # fmt: skip
+    assert rc == 0
+    (entry,) = json.loads((tmp_path / "family" / "manifest.json").read_text())["agents"]
+    assert entry["parent"] == {"file": parent.name, "sha256": sha256(parent)}
+    assert "full_action_space" not in entry  # the specialist plays its own game's actions
+
+
+def other_shaped_trunk(tmp: Path) -> Path:
+    cnn = NatureCNN(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), features_dim=256)
+    torch.save({f"features_extractor.{k}": v for k, v in cnn.state_dict().items()}, tmp / "policy.pth")
+    with zipfile.ZipFile(tmp / "wide.zip", "w") as z:
+        z.write(tmp / "policy.pth", "policy.pth")
+    return tmp / "wide.zip"
+
+
+def corrupt_parent(tmp: Path) -> Path:
+    (tmp / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    return tmp / "broken.zip"
+
+
+BAD = {
+    "parent trunk of another shape": (lambda t: ["Pong", "--init", other_shaped_trunk(t)], "has shape (256, 3136)"),
+    "missing parent": (lambda t: ["Pong", "--init", t / "gone.zip"], "gone.zip: no such file"),
+    "corrupt parent": (lambda t: ["Pong", "--init", corrupt_parent(t)], "broken.zip: not a zip file"),
+    "unknown game in a multi-game list": (lambda t: ["Pong", "Breakot"], "unknown Atari game 'Breakot'"),
+    "a game twice": (lambda t: ["Pong", "Breakout", "Pong"], "Pong named twice"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_pretraining_input_is_one_line_and_makes_nothing(case, tiny_hyperparams, tmp_path, capsys):
+    make, expected = BAD[case]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    argv = ["pretrain", *make(inputs), "--steps", 64, "--hyperparams", tiny_hyperparams, "--out", tmp_path / "out",
+            "--zoo-dir", tmp_path / "zoo"]  # fmt: skip
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "zoo").exists()
