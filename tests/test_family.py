@@ -121,3 +121,47 @@ def test_bad_pretraining_input_is_one_line_and_makes_nothing(case, tiny_hyperpar
     assert len(err.splitlines()) == 1 and expected in err, err
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
     assert not (tmp_path / "zoo").exists()
+
+
+def nature_cnn_zip(path: Path, seed: int) -> Path:
+    """A zip holding only a freshly initialised NatureCNN, as an SB3 policy's extractor."""
+    torch.manual_seed(seed)
+    cnn = NatureCNN(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8))
+    cnn.apply(lambda m: torch.nn.init.orthogonal_(m.weight, np.sqrt(2)) if hasattr(m, "weight") else None)
+    torch.save({f"features_extractor.{k}": v for k, v in cnn.state_dict().items()}, path.with_suffix(".pth"))
+    with zipfile.ZipFile(path, "w") as z:
+        z.write(path.with_suffix(".pth"), "policy.pth")
+    return path
+
+
+def linearity(members: list[Path]) -> list[float]:
+    from zoo_rl.rl.extractor import ZooNatureCNN
+    from zoo_rl.rl.random_play import random_play
+
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    frames = random_play("Breakout", AtariSettings(), seed=0, n_envs=2, steps=120, every=2)[0]
+    return ZooNatureCNN(space, [str(m) for m in members]).linearity_errors(frames, [(0, 1)])[0, 1]
+
+
+def test_linearity_error_is_zero_for_one_network_twice(tmp_path):
+    one = nature_cnn_zip(tmp_path / "a.zip", seed=0)
+    twin = tmp_path / "twin.zip"
+    twin.write_bytes(one.read_bytes())
+    assert max(linearity([one, twin])) < 1e-5
+
+
+def test_linearity_error_is_large_for_unrelated_networks_and_small_for_fine_tunes_of_one_parent(
+    ancestor, tiny_hyperparams, tmp_path
+):
+    unrelated = linearity([nature_cnn_zip(tmp_path / "a.zip", seed=0), nature_cnn_zip(tmp_path / "b.zip", seed=1)])
+    parent = ancestor / "agents" / "pong+breakout_ppo_s0.zip"
+    children = []
+    for game in ("Pong", "Breakout"):
+        rc = run_cli("pretrain", game, "--init", parent, "--steps", 256, "--n-envs", 1, "--out", tmp_path / "runs",
+                     "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
+        assert rc == 0
+        children.append(tmp_path / "runs" / f"{game}_ppo_s0" / "model.zip")
+    assert not torch.equal(nature_cnn_weights(children[0])["cnn.0.weight"], nature_cnn_weights(parent)["cnn.0.weight"])
+    related = linearity(children)
+    assert min(unrelated[1:]) > 0.3, unrelated
+    assert max(related) < 0.05, related

@@ -588,6 +588,9 @@ def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, 
     start = report["step0"]["transfer"]["start"]
     assert start["reference"] in [*sources, "scratch"] and len(start["match_quality"]) == 4
     assert report["step0"]["paper"]["start"] is None
+    (pair,) = report["linearity"]["pairs"]
+    assert pair == f"{sources[0]}~{sources[1]}" and len(report["linearity"]["pairs"][pair]) == 4
+    assert start["reference"] in "\n".join(printed.splitlines()[:3])  # the verdict comes first
     for name in sources:
         assert name in printed
         # a source's features are perfectly similar to themselves
@@ -647,6 +650,29 @@ def test_start_chooses_the_source_whose_own_game_the_target_resembles(tiny_zoo):
     assert set(start["domain_shift"]) == set(games)
     assert start["reference"] == breakout and start["why"].startswith("closest source")
     assert start["domain_shift"][breakout] < start["domain_shift"][next(n for n in games if n != breakout)]
+
+
+def test_a_sources_own_game_is_measured_once_and_again_when_its_file_changes(tiny_zoo, tmp_path):
+    """The start's statistics of a source on its own game depend on the source alone: kept
+    beside its file, keyed by its sha256, so a second start does not play its game again."""
+    from zoo_rl.rl.own_games import CACHE_NAME, own_game_statistics
+
+    member = tmp_path / "agent.zip"
+    shutil.copy(zoo_files(tiny_zoo)[0], member)
+    calls = []
+
+    def measure(frames):
+        calls.append(len(frames))
+        return torch.rand(len(frames), 512)
+
+    first = own_game_statistics(member, "Breakout", AtariSettings(), measure)
+    assert len(calls) == 1 and (tmp_path / CACHE_NAME).is_file()
+    assert own_game_statistics(member, "Breakout", AtariSettings(), measure) == first and len(calls) == 1
+    own_game_statistics(member, "Breakout", AtariSettings(sticky_actions=0.0), measure)
+    assert len(calls) == 2  # other preprocessing: other features
+    member.write_bytes(member.read_bytes() + b"another agent")
+    changed = own_game_statistics(member, "Breakout", AtariSettings(), measure)
+    assert len(calls) == 3 and changed["mean"] != first["mean"]
 
 
 def test_prepare_zoo_gives_a_hand_built_sb3_model_the_start_of_a_transfer_run(tiny_zoo):

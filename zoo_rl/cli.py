@@ -7,6 +7,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from zoo_rl.errors import ConfigError
@@ -171,7 +172,13 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     from zoo_rl.rl.manifest import zoo_paths
 
     settings = env_settings(args.env_preset)
-    report = inspect_zoo(args.game, zoo_paths(args.zoo), settings, seed=args.seed, steps=args.steps)
+    started = time.perf_counter()
+
+    def progress(stage: str) -> None:
+        print(f"[{time.perf_counter() - started:5.1f} s] {stage}", file=sys.stderr, flush=True)
+
+    report = inspect_zoo(args.game, zoo_paths(args.zoo), settings, seed=args.seed, steps=args.steps, progress=progress)
+    progress("done")
     print(format_report(report))
     atomic_write_text(args.output, json.dumps(report, indent=2))
     print(f"written: {args.output}")

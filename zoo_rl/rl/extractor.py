@@ -39,7 +39,7 @@ from zoo_rl.errors import ConfigError
 
 from .manifest import member_game
 from .recipes import DEFAULT_RECIPE, RECIPES
-from .zoo_files import ZooShell, member_name, nature_cnn_weights
+from .zoo_files import ZooShell, member_file, member_name, nature_cnn_weights
 
 # NatureCNN's weighted layers in order; each is followed by a ReLU, the Flatten sits before linear.0.
 CHAIN: tuple[str, ...] = ("cnn.0", "cnn.2", "cnn.4", "linear.0")
@@ -133,6 +133,10 @@ class ZooNatureCNN(TransferExtractor):
         self.member_games: dict[str, str | None] = {
             member_name(p): None if isinstance(p, ZooShell) else member_game(p) for p in zoo
         }
+        # where the start keeps each source's features on its own game (zoo_rl.rl.own_games)
+        self.member_files: dict[str, str | None] = {
+            member_name(p): None if isinstance(p, ZooShell) else str(member_file(p)) for p in zoo
+        }
         if options["scratch_member"]:
             sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))
             self.member_names.append(SCRATCH_MEMBER)
@@ -182,12 +186,44 @@ class ZooNatureCNN(TransferExtractor):
         for start in range(0, len(frames), batch):
             x = _as_input(frames[start : start + batch], chain[0].weights.device)
             for parts, i in zip(out, members, strict=True):
-                h = x
-                for index, layer in enumerate(chain):
-                    h = torch.relu(_member_forward(layer, i, h))
-                    h = h.flatten(1) if index + 2 == len(chain) else h
-                parts.append(h)
+                parts.append(self._activations(chain, x, lambda layer, h, i=i: _member_forward(layer, i, h))[-1])
         return [torch.cat(parts) for parts in out]
+
+    @torch.no_grad()
+    def linearity_errors(
+        self, frames: np.ndarray | torch.Tensor, pairs: Sequence[tuple[int, int]], batch: int = 256
+    ) -> dict[tuple[int, int], list[float]]:
+        """For each pair of members, per layer: how far the activations (after the ReLU) of
+        their 50/50 weight mixture lie from the 50/50 mixture of their activations, relative to
+        the norm of the latter, over ``frames``: the cross-task-linearity error (Zhou et al.,
+        "On the Emergence of Cross-Task Linearity in the Pretraining-Finetuning Paradigm",
+        ICML 2024).  Near 0, mixing weights mixes features (networks fine-tuned from one
+        checkpoint); near 1 or above, a mixture of the two is a third, unrelated network."""
+        chain = self._chain()
+        members = sorted({i for pair in pairs for i in pair})
+        error = {pair: [0.0] * len(chain) for pair in pairs}
+        norm = {pair: [0.0] * len(chain) for pair in pairs}
+        for start in range(0, len(frames), batch):
+            x = _as_input(frames[start : start + batch], chain[0].weights.device)
+            own = {i: self._activations(chain, x, lambda layer, h, i=i: _member_forward(layer, i, h)) for i in members}
+            for i, j in pairs:
+                mixed = self._activations(chain, x, lambda layer, h, i=i, j=j: _mixture_forward(layer, i, j, h))
+                for index, (hm, hi, hj) in enumerate(zip(mixed, own[i], own[j], strict=True)):
+                    mean = (hi + hj) / 2
+                    error[i, j][index] += float((hm - mean).pow(2).sum())
+                    norm[i, j][index] += float(mean.pow(2).sum())
+        return {pair: [math.sqrt(e / max(n, 1e-30)) for e, n in zip(error[pair], norm[pair], strict=True)]
+                for pair in pairs}  # fmt: skip
+
+    @staticmethod
+    def _activations(chain: list[ZooLayer], x: torch.Tensor, forward) -> list[torch.Tensor]:
+        """Every layer's activations (after its ReLU) of one network, ``forward(layer, h)`` per layer."""
+        out, h = [], x
+        for index, layer in enumerate(chain):
+            h = torch.relu(forward(layer, h))
+            h = h.flatten(1) if index + 2 == len(chain) else h
+            out.append(h)
+        return out
 
     def start_with(self, member: int, coefficient: float) -> None:
         """Start every gate with ``coefficient`` on ``member`` and the rest shared equally, by
@@ -261,6 +297,12 @@ def _is_identity(align: torch.Tensor) -> bool:
 def _member_forward(layer: ZooLayer, i: int, x: torch.Tensor) -> torch.Tensor:
     """Member ``i``'s own layer on ``x`` (no mixing)."""
     return layer._apply_one(x, layer.weights[i], layer.biases[i] if layer.biases is not None else None)
+
+
+def _mixture_forward(layer: ZooLayer, i: int, j: int, x: torch.Tensor) -> torch.Tensor:
+    """The layer whose weights are the plain 50/50 mean of members ``i`` and ``j``'s, on ``x``."""
+    bias = None if layer.biases is None else (layer.biases[i] + layer.biases[j]) / 2
+    return layer._apply_one(x, (layer.weights[i] + layer.weights[j]) / 2, bias)
 
 
 def _unit_samples(y: torch.Tensor) -> torch.Tensor:

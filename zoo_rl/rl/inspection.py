@@ -14,7 +14,9 @@ between two feature matrices with centred columns ``||A^T B||_F^2 / (||A^T A||_F
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gymnasium as gym
@@ -23,54 +25,29 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import NatureCNN
 
-from zoo_rl.envs import AtariSettings, make_atari_vec_env
+from zoo_rl.envs import AtariSettings
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN, fresh_nature_cnn_weights, zoo_extractors
+from zoo_rl.rl.extractor import CHAIN, SCRATCH_MEMBER, ZooNatureCNN, fresh_nature_cnn_weights, zoo_extractors
+from zoo_rl.rl.own_games import feature_statistics, own_game_statistics
+from zoo_rl.rl.random_play import random_play
 from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
 from zoo_rl.rl.zoo_files import member_name, source_nature_cnns
 
-GAMMA = 0.99
 # A source is "close" to a target when its features there lie within this many spreads of its
 # features on its own game.  Measured on the shipped zoo (docs/results.md): 0.06-0.12 for the
 # source's own game, 0.46-0.55 from Phoenix to DemonAttack (where finetuning Phoenix beats
 # scratch), 0.95 or more from every source to Atlantis (where none does).
 CLOSE_SHIFT = 0.75
-OWN_GAME_EVERY = 4  # a source's own game: every 4th frame of the same random play is enough for a mean
 # The frames that prepare a zoo are played on seeds apart from training's and evaluation's:
 # 8 games of up to 1,000 steps.
 START_SEED_OFFSET = 20_000
 START_ENVS, START_STEPS = 8, 1000
-
-
-def target_frames(game: str, settings: AtariSettings, seed: int, n_envs: int = 8, steps: int = 600,
-                  every: int = 15) -> np.ndarray:  # fmt: skip
-    """``n_envs * steps / every`` stacked frames (uint8) of a uniformly random policy."""
-    return random_play(game, settings, seed, n_envs, steps, every)[0]
-
-
-def random_play(game: str, settings: AtariSettings, seed: int, n_envs: int, steps: int,
-                every: int = 1) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Frames of a uniformly random policy in the training env (clipped rewards, a lost life
-    ends an episode) and their discounted returns, shape (steps // every, n_envs, ...)."""
-    env = make_atari_vec_env(game, n_envs, seed, settings, training=True)
-    rng = np.random.default_rng(seed)
-    frames, rewards, dones = [], [], []
-    try:
-        obs = env.reset()
-        for _ in range(steps):
-            frames.append(obs)
-            obs, reward, done, _ = env.step(rng.integers(env.action_space.n, size=n_envs))
-            rewards.append(reward)
-            dones.append(done)
-    finally:
-        env.close()
-    returns = np.zeros((steps, n_envs), dtype=np.float64)
-    running = np.zeros(n_envs)
-    for t in range(steps - 1, -1, -1):
-        running = rewards[t] + GAMMA * running * (1.0 - dones[t])
-        returns[t] = running
-    kept = slice(every - 1, None, every)
-    return np.stack(frames)[kept].reshape(-1, *frames[0].shape[1:]), returns[kept].reshape(-1)
+# Two members are mixable when the features of their 50/50 weight mixture lie within this
+# fraction of the 50/50 mixture of their features.  Between the 0.08-0.24 measured for two
+# fine-tunes of one Phoenix agent and the 0.59-0.88 of the shipped zoo's independently trained
+# agents after matching (docs/results.md).
+MIXABLE_ERROR = 0.3
+LINEARITY_EVERY = 8  # every 8th frame of the target's random play: 1,000 frames of 8 games
 
 
 def logme(gram: np.ndarray, fy: np.ndarray, yy: float, n: int) -> float:
@@ -112,24 +89,31 @@ def logme_of(features: torch.Tensor, returns: np.ndarray) -> float:
 
 
 def logme_bootstrap(features: dict[str, torch.Tensor], returns: np.ndarray, block: int,
-                    resamples: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
+                    resamples: int = 100, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
     """LogME of each model's features, with a 95% interval and the share of resamples where
     it ranks first, from a bootstrap over contiguous blocks of ``block`` samples (frames of
     one stretch of play are not independent)."""
     n = len(returns)
     blocks = [slice(i, min(i + block, n)) for i in range(0, n, block)]
+    sizes = np.array([b.stop - b.start for b in blocks], dtype=np.float64)
+    yy = np.array([returns[b] @ returns[b] for b in blocks])
     stats = {}
     for name, f in features.items():
         f64 = f.double().numpy()
-        stats[name] = [(f64[b].T @ f64[b], f64[b].T @ returns[b], float(returns[b] @ returns[b]), len(returns[b]))
-                       for b in blocks]  # fmt: skip
+        grams = np.stack([f64[b].T @ f64[b] for b in blocks])
+        stats[name] = (
+            grams.reshape(len(blocks), -1),
+            np.stack([f64[b].T @ returns[b] for b in blocks]),
+            grams.shape[1:],
+        )
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in features}
     for _ in range(resamples):
-        picks = rng.integers(len(blocks), size=len(blocks))
-        for name, per_block in stats.items():
-            gram, fy, yy, count = (sum(per_block[i][k] for i in picks) for k in range(4))
-            draws[name].append(logme(gram, fy, yy, count))
+        # a resample's statistics are its blocks' summed: each block weighted by how often it was drawn
+        times = np.bincount(rng.integers(len(blocks), size=len(blocks)), minlength=len(blocks)).astype(np.float64)
+        for name, (grams, fys, shape) in stats.items():
+            gram = (times @ grams).reshape(shape)
+            draws[name].append(logme(gram, times @ fys, float(times @ yy), int(times @ sizes)))
     table = np.array([draws[name] for name in features])
     first = np.bincount(table.argmax(axis=0), minlength=len(features)) / resamples
     out = {}
@@ -196,9 +180,13 @@ def domain_shift(own: torch.Tensor, target: torch.Tensor) -> float:
     it sees its own game has learned features that apply there (the domain-similarity idea
     of Cui et al., "Large Scale Fine-Grained Categorization and Domain-Specific Transfer
     Learning", CVPR 2018, with a scale-free distance instead of their EMD)."""
-    own, target = own.double(), target.double()
-    spread = own.var(dim=0).sum().sqrt().clamp_min(1e-12)
-    return float((target.mean(dim=0) - own.mean(dim=0)).norm() / spread)
+    return shift_from(feature_statistics(own), target)
+
+
+def shift_from(own: dict, target: torch.Tensor) -> float:
+    """:func:`domain_shift` from the :func:`~zoo_rl.rl.own_games.feature_statistics` of the own game's features."""
+    mean = torch.tensor(own["mean"], dtype=torch.float64)
+    return float((target.double().mean(dim=0) - mean).norm() / max(own["spread"], 1e-12))
 
 
 def choose_reference(logme_scores: dict[str, float], shifts: dict[str, float]) -> tuple[str, str]:
@@ -215,12 +203,14 @@ def choose_reference(logme_scores: dict[str, float], shifts: dict[str, float]) -
 
 def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSettings, seed: int,
               n_envs: int = 8, steps: int = 1000, match_every: int = 25,
-              reference_prior: float | None = None, games: dict[str, str | None] | None = None) -> dict:  # fmt: skip
+              reference_prior: float | None = None, games: dict[str, str | None] | None = None,
+              files: dict[str, str | None] | None = None) -> dict:  # fmt: skip
     """Prepare fresh zoo extractors (one policy's: shared, actor/critic or online/target) for
     a target: choose a reference member (:func:`choose_reference`: by the domain shift of each
-    source whose own game ``games`` names, both games played by a random policy), match every
-    member's units to it, and start the gates with ``reference_prior`` on it (the rest shared
-    equally; None: uniform).  Training can still move the gates to any member.
+    source whose own game ``games`` names, both games played by a random policy; a source's
+    features on its own game are kept beside its file in ``files``, :mod:`zoo_rl.rl.own_games`),
+    match every member's units to it, and start the gates with ``reference_prior`` on it (the
+    rest shared equally; None: uniform).  Training can still move the gates to any member.
 
     Why not LogME, which is also reported: on DemonAttack its ranking of the five shipped
     sources changed with the random-play sample (Phoenix first in 24% of bootstrap resamples),
@@ -234,8 +224,9 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
     for i, name in enumerate(names):
         own_game = (games or {}).get(name)
         if own_game is not None:
-            own_frames = random_play(own_game, settings, seed, n_envs, steps, every=OWN_GAME_EVERY)[0]
-            shifts[name] = domain_shift(extractors[0].member_features(own_frames, members=[i])[0], features[i])
+            measure = lambda frames, i=i: extractors[0].member_features(frames, members=[i])[0]  # noqa: E731
+            own = own_game_statistics((files or {}).get(name), own_game, settings, measure)
+            shifts[name] = shift_from(own, features[i])
     reference, why = choose_reference(scores, shifts)
     quality = [e.match_channels(frames[::match_every], reference=names.index(reference)) for e in extractors]
     if reference_prior is not None:
@@ -259,17 +250,21 @@ def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariS
     if not extractors:
         raise ConfigError(f"prepare_zoo: the {type(model).__name__} policy has no ZooNatureCNN features extractor")
     return start_zoo(extractors, game, settings or AtariSettings(), seed + START_SEED_OFFSET, n_envs=START_ENVS,
-                     steps=steps, reference_prior=reference_prior, games=extractors[0].member_games)  # fmt: skip
+                     steps=steps, reference_prior=reference_prior, games=extractors[0].member_games,
+                     files=extractors[0].member_files)  # fmt: skip
 
 
-def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0,
-                n_envs: int = 8, steps: int = 1000) -> dict:  # fmt: skip
+def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0, n_envs: int = 8,
+                steps: int = 1000, progress: Callable[[str], None] = lambda _: None) -> dict:  # fmt: skip
     """Everything ``zoo-rl inspect`` reports, as one JSON-ready dict: LogME of every source
     and of two random NatureCNNs (with bootstrap intervals), each model's feature health and
-    CKA to every source, pairwise weight cosines, and the step-0 zoo of every recipe as a run
-    of seed ``seed`` would start it."""
+    CKA to every source, pairwise weight cosines, the step-0 zoo of every recipe as a run
+    of seed ``seed`` would start it, and the linearity error of every source pair.
+    ``progress`` is told what each stage is about to do."""
     space = gym.spaces.Box(0, 255, (settings.frame_stack, settings.screen_size, settings.screen_size), np.uint8)
+    progress(f"playing {n_envs} random games of {game} ({steps} steps each)")
     frames, returns = random_play(game, settings, seed, n_envs, steps)
+    progress(f"features, LogME and CKA of {len(zoo)} sources and 2 random networks on {len(frames)} frames")
     cnns = {member_name(p): cnn for p, cnn in zip(zoo, source_nature_cnns(space, zoo, trainable=False), strict=True)}
     features = {name: features_of(cnn, frames) for name, cnn in cnns.items()}
     randoms = {f"random{i}": features_of(random_cnn(space, seed + 1000 + i), frames) for i in range(2)}
@@ -280,13 +275,18 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
     health = {name: health_row(f, features) for name, f in {**features, **randoms}.items()}
     step0 = {}
     for recipe, options in RECIPES.items():
+        progress(f"the zoo at step 0 with the {recipe} recipe" + (" (its start)" if options["match_channels"] else ""))
         torch.manual_seed(seed)  # the fresh member, as a run of this seed would draw it
         extractor = ZooNatureCNN(space, list(zoo), recipe=recipe)
         started = None
         if options["match_channels"]:
             started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,
-                                reference_prior=options["reference_prior"], games=extractor.member_games)  # fmt: skip
+                                reference_prior=options["reference_prior"], games=extractor.member_games,
+                                files=extractor.member_files)  # fmt: skip
         step0[recipe] = {**health_row(features_of(extractor, frames), features), "start": started}
+        if recipe == DEFAULT_RECIPE:
+            progress("linearity error of every source pair")
+            linearity = mixability(extractor, frames[::LINEARITY_EVERY], len(zoo))
     return {
         "game": game,
         "frames": len(frames),
@@ -294,35 +294,115 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         "features": health,
         "weight_cosine": weight_cosines(cnns),
         "step0": step0,
+        "linearity": linearity,
     }
 
 
+def mixability(extractor: ZooNatureCNN, frames: np.ndarray, sources: int) -> dict:
+    """The cross-task-linearity error (:meth:`ZooNatureCNN.linearity_errors`) of every pair of
+    the first ``sources`` members as the start leaves them (matched to its reference), per
+    layer, and which pairs are mixable: within :data:`MIXABLE_ERROR` at the features layer."""
+    pairs = list(itertools.combinations(range(sources), 2))
+    errors = extractor.linearity_errors(frames, pairs)
+    names = extractor.member_names
+    table = {f"{names[i]}~{names[j]}": [round(e, 4) for e in errors[i, j]] for i, j in pairs}
+    return {"layers": list(CHAIN), "frames": len(frames), "threshold": MIXABLE_ERROR, "pairs": table,
+            "mixable_pairs": [pair for pair, e in table.items() if e[-1] <= MIXABLE_ERROR]}  # fmt: skip
+
+
+def verdict(report: dict) -> list[str]:
+    """The report's first lines, in words: which source the start uses and why, and whether
+    the zoo can be mixed or only chosen from."""
+    start = report["step0"][DEFAULT_RECIPE]["start"]
+    linearity = report["linearity"]
+    if start["reference"] == SCRATCH_MEMBER:
+        lines = [f"No source is close to {report['game']}: the start uses the fresh member ({start['why']}),",
+                 "so a zoo run starts as scratch does and its gates can still move to a source."]  # fmt: skip
+    else:
+        lines = [f"The start uses {start['reference']}: {start['why']}.",
+                 f"Its gates start at {start['reference_prior']:.2f} on it: the zoo starts as that source, "
+                 "and training can move the gates to any member."]  # fmt: skip
+    pairs = linearity["pairs"]
+    if pairs:
+        mixable = linearity["mixable_pairs"]
+        kind = "can mix them" if len(mixable) == len(pairs) else "can mix some" if mixable else "selects, never mixes"
+        lines.append(f"{len(mixable)} of {len(pairs)} source pairs are mixable (linearity error at the features "
+                     f"<= {linearity['threshold']:.2f}): with this zoo Zoo-Tuning {kind}.")  # fmt: skip
+    return lines
+
+
+LEGEND = {
+    "shift": "Domain shift (what the start uses): how far a source's mean features on the target lie from its "
+    "mean features on its own game, in units of their spread on its own game. About 0.1 means the target looks "
+    f"like the source's own game; a source within {CLOSE_SHIFT} is close.",
+    "logme": "LogME (reported, not used to choose): how well a linear model on a model's features predicts "
+    "the discounted returns of random play (log evidence per frame; higher is better). Interval: 95%, "
+    "resampling stretches of play (a block bootstrap: neighbouring frames are not independent). 'first': "
+    "the share of resamples in which the model ranks first. Random networks are there for scale.",
+    "features": "Features (512 units after the last layer, on the target's frames): dead = the fraction of units "
+    "never active; variance = mean variance of a unit across frames; CKA = linear centred kernel alignment "
+    "to each source's features (1: the same up to rotation and scale, 0: unrelated). 'step-0 zoo' rows are "
+    "the zoo as a run of that recipe starts, before its first update; 'unit correlation' is how well the "
+    "members' units matched the reference's, per layer (1: the same units).",
+    "linearity": "Linearity error (cross-task linearity): for a pair of sources after the start's matching, "
+    "how far the activations of their 50/50 weight average lie from the average of their activations, per "
+    "layer, relative to its size. Near 0: mixing weights mixes features, so gates can combine members (models "
+    "fine-tuned from one ancestor); near 1: a mixture is a different network, so gates can only choose one.",
+    "cosine": "Weight cosine: cosine of two sources' flattened weights per layer; about 0 for agents that "
+    "share nothing. High values in every layer mean both are still close to a common start (the same "
+    "initialisation seed, or one ancestor) and moved little from it.",
+}
+
+
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, width=100, initial_indent="  ", subsequent_indent="  ")
+
+
 def format_report(report: dict) -> str:
-    """The terminal tables of ``zoo-rl inspect``."""
-    lines = [f"{report['game']}: {report['frames']} frames of random play", "",
-             "transferability (LogME per sample, higher is better; 95% block-bootstrap interval; "
-             "share of resamples ranked first)"]  # fmt: skip
-    for name, s in sorted(report["logme"].items(), key=lambda kv: -kv[1]["logme"]):
-        lines.append(f"  {name:24s} {s['logme']:8.4f}  [{s['low']:8.4f}, {s['high']:8.4f}]  first {s['p_first']:.0%}")
+    """The terminal report of ``zoo-rl inspect``: a verdict in words, then each measure with its legend."""
+    start = report["step0"][DEFAULT_RECIPE]["start"]
+    lines = [f"{report['game']}: what the zoo offers ({report['frames']} frames of random play)", "",
+             *verdict(report), ""]  # fmt: skip
     sources = [n for n in report["features"] if not n.startswith("random")]
-    lines += ["", "features (dead units, variance, linear CKA to each source)",
-              "  " + " " * 24 + "  dead   variance  " + "  ".join(f"{n[:10]:>10s}" for n in sources)]  # fmt: skip
+    width = max(len(n) for n in [*report["features"], f"step-0 zoo ({DEFAULT_RECIPE})"]) + 2
+    shifts = start["domain_shift"]
+    lines += ["Domain shift of each source", *_wrap(LEGEND["shift"])]
+    if shifts:
+        for name, value in sorted(shifts.items(), key=lambda kv: kv[1]):
+            mark = "  <- the start's reference" if name == start["reference"] else ""
+            lines.append(f"  {name:{width}s} {value:6.2f}{mark}")
+    else:
+        lines.append("  no source's own game is known (no manifest.json beside the zoo): the start uses LogME's best")
+    lines += ["", "LogME", *_wrap(LEGEND["logme"])]
+    ranked = sorted(report["logme"].items(), key=lambda kv: -kv[1]["logme"])
+    for name, s in ranked:
+        interval = f"[{s['low']:8.4f}, {s['high']:8.4f}]"
+        lines.append(f"  {name:{width}s} {s['logme']:8.4f}  {interval}  first {s['p_first']:.0%}")
+    most_first = max(report["logme"], key=lambda n: report["logme"][n]["p_first"])
+    if shifts and most_first != start["reference"]:
+        lines += _wrap(f"LogME and the domain shift disagree: LogME ranks {most_first} first most often "
+                       f"({report['logme'][most_first]['p_first']:.0%} of resamples), the start uses "
+                       f"{start['reference']}. The start goes by the domain shift: on the games measured so far it "
+                       "chose the same source on every sample of play, while LogME's ranking changed from "
+                       "sample to sample (here random networks, "
+                       "which know nothing of any game, rank first in "
+                       f"{sum(s['p_first'] for n, s in report['logme'].items() if n.startswith('random')):.0%} "
+                       "of resamples).")  # fmt: skip
+    lines += ["", "Features on the target", *_wrap(LEGEND["features"]), ""]
+    lines.append("  " + " " * width + "  dead  variance  " + "  ".join(f"CKA to {n}" for n in sources))
     rows = {**report["features"], **{f"step-0 zoo ({r})": h for r, h in report["step0"].items()}}
     for name, h in rows.items():
-        cka = "  ".join(f"{h['cka'][n]:10.2f}" for n in sources)
-        lines.append(f"  {name:24s}  {h['dead_units']:.2f}  {h['feature_variance']:9.2e}  {cka}")
-    for recipe, h in report["step0"].items():
-        if h["start"]:
-            quality = ", ".join(f"{q:.2f}" for q in h["start"]["match_quality"])
-            lines.append(f"  {recipe}: members matched to {h['start']['reference']}, {h['start']['why']} "
-                         f"(unit correlation {quality})")  # fmt: skip
-            shifts = h["start"]["domain_shift"]
-            if shifts:
-                lines.append(
-                    "    domain shift of each source (its features on the target against on its own game; "
-                    "~0.1: the same game): " + ", ".join(f"{n} {v:.2f}" for n, v in sorted(shifts.items()))
-                )
-    lines += ["", "weight cosine of each pair (per layer)"]
+        cka = "  ".join(f"{h['cka'][n]:{len(n) + 7}.2f}" for n in sources)
+        lines.append(f"  {name:{width}s}  {h['dead_units']:.2f}  {h['feature_variance']:8.2e}  {cka}")
+    quality = ", ".join(f"{q:.2f}" for q in start["match_quality"])
+    lines.append(f"  unit correlation of the members matched to {start['reference']}, per layer: {quality}")
+    lines += ["", "Linearity error of each source pair, per layer", *_wrap(LEGEND["linearity"])]
+    layers = report["linearity"]["layers"]
+    pair_width = max([len(p) for p in report["linearity"]["pairs"]] + [4]) + 2
+    lines.append("  " + " " * pair_width + "".join(f"{layer:>10s}" for layer in layers))
+    for pair, errors in report["linearity"]["pairs"].items():
+        lines.append(f"  {pair:{pair_width}s}" + "".join(f"{e:10.2f}" for e in errors))
+    lines += ["", "Weight cosine of each source pair, per layer", *_wrap(LEGEND["cosine"])]
     for pair, per_layer in report["weight_cosine"].items():
-        lines.append(f"  {pair:48s} " + "  ".join(f"{k} {v:+.3f}" for k, v in per_layer.items()))
+        lines.append(f"  {pair:{pair_width}s}" + "".join(f"{v:+10.3f}" for v in per_layer.values()))
     return "\n".join(lines)
