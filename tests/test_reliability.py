@@ -195,7 +195,7 @@ def test_resume_verb_continues_a_crashed_run_from_its_own_config(tiny_hyperparam
                 "--out", tmp_path, "--eval-episodes", 1)  # fmt: skip
     run_dir = tmp_path / "Breakout_ppo_s0"
     config = run_dir / "config.yaml"
-    config.write_text(config.read_text().replace("device: cpu", "device: cuda:7"))  # as if it began on a GPU machine
+    config.write_text(config.read_text().replace("device: auto", "device: cuda:7"))  # as if it began on a GPU machine
     assert run_cli("resume", run_dir, "--device", "cpu") == 0  # needs nothing but the run directory
     assert "resuming from the checkpoint at step 128 of 384" in capsys.readouterr().out
     assert num_timesteps_in_zip(run_dir / "model.zip") == 384

@@ -8,10 +8,14 @@ import json
 import shutil
 import sys
 import time
+import warnings
+from importlib.metadata import version
 from pathlib import Path
 
-from zoo_rl.errors import ConfigError
+from zoo_rl.devices import check_device
+from zoo_rl.errors import ConfigError, ZooWarning
 from zoo_rl.rl.run_args import (
+    DEVICE_HELP,
     Parser,
     add_training_arguments,
     add_transfer_arguments,
@@ -19,6 +23,8 @@ from zoo_rl.rl.run_args import (
     run_config,
     transfer_configs,
 )
+
+default_showwarning = warnings.showwarning
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -104,7 +110,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from zoo_rl.rl.evaluate import evaluate
     from zoo_rl.rl.policies import load_actor
 
-    act, game, settings, deterministic = load_actor(args.model, args.game, stochastic=args.stochastic)
+    device = str(check_device(args.device))
+    act, game, settings, deterministic = load_actor(args.model, args.game, stochastic=args.stochastic, device=device)
     if args.video:
         from zoo_rl.rl.evaluate import record_games
 
@@ -140,14 +147,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_cost(args: argparse.Namespace) -> None:
     from zoo_rl.rl.runs import find_runs
 
-    header = ("run", "score", "train GMACs", "train params", "infer GMACs", "infer params", "train steps/s")
+    header = ("run", "score", "train MMACs", "train params", "infer MMACs", "infer params", "train steps/s")
     rows = []
     for run in find_runs(args.rundirs, finished_only=True):
         cost = json.loads((run / "cost.json").read_text())
         ev = json.loads((run / "eval.json").read_text())
         rows.append((
-            run.name, f"{ev['mean']:.1f} +- {ev['std']:.1f}", f"{cost['train_gmacs']:.4f}",
-            f"{cost['train_params'] / 1e6:.2f}M", f"{cost['inference_gmacs']:.4f}",
+            run.name, f"{ev['mean']:.1f} +- {ev['std']:.1f}", f"{cost['train_gmacs'] * 1e3:.1f}",
+            f"{cost['train_params'] / 1e6:.2f}M", f"{cost['inference_gmacs'] * 1e3:.1f}",
             f"{cost['inference_params'] / 1e6:.2f}M", f"{cost['train_env_steps_per_s']:.0f}",
         ))  # fmt: skip
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -177,7 +184,9 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     def progress(stage: str) -> None:
         print(f"[{time.perf_counter() - started:5.1f} s] {stage}", file=sys.stderr, flush=True)
 
-    report = inspect_zoo(args.game, zoo_paths(args.zoo), settings, seed=args.seed, steps=args.steps, progress=progress)
+    device = check_device(args.device)
+    report = inspect_zoo(args.game, zoo_paths(args.zoo), settings, seed=args.seed, steps=args.steps, progress=progress,
+                         device=device)  # fmt: skip
     progress("done")
     print(format_report(report))
     atomic_write_text(args.output, json.dumps(report, indent=2))
@@ -285,7 +294,7 @@ def _vision_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, data order and augmentation")
     p.add_argument("--workers", type=int, default=2, help="data-loading processes")
     p.add_argument("--checkpoint-freq", type=int, default=500, help="checkpoint every N iterations (0: never)")
-    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--out", type=Path, default=Path("runs/vision"), help="where the run directory is created")
     p.set_defaults(func=cmd_vision_train)
     p = verbs.add_parser("eval", help="top-1 accuracy (or landmark NME) of a finished run on its test split")
@@ -320,6 +329,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="zoo-rl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('zoo-rl')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("pretrain", help="train a source agent for the zoo (on one game, or on several at once)")
@@ -345,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the play and of the fresh member (default: 0)")
     p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
     p.add_argument("-o", "--output", type=Path, default=Path("inspect.json"), help="the full report as JSON")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(func=cmd_inspect)
 
     _vision_parser(sub)
@@ -377,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stochastic", action="store_true", help="sample actions (default for PPO/A2C runs)")
     p.add_argument("--video", type=Path, default=None, metavar="DIR",
                    help="also write each game as an MP4 in DIR (one game at a time; the video extra)")  # fmt: skip
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plot", help="learning curves from run directories")
@@ -408,9 +420,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """zoo-rl's own warnings as one line on the terminal; everyone else's as Python shows them."""
+    if issubclass(category, ZooWarning):
+        print(f"zoo-rl: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        default_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from zoo_rl.errors import TrainingDiverged, ZooRlError
+
+    warnings.showwarning = show_warning
 
     try:
         args.func(args)

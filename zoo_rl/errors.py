@@ -22,3 +22,7 @@ class CheckpointError(ZooRlError, ValueError):
 
 class TrainingDiverged(ZooRlError, RuntimeError):
     """The loss or a parameter became NaN or infinite; the message says what and when."""
+
+
+class ZooWarning(UserWarning):
+    """Something a user should know that does not stop the job (the CLI prints it as one line)."""

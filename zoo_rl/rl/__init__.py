@@ -10,6 +10,8 @@ from typing import Any
 
 _EXPORTS = {
     "ZooNatureCNN": ".extractor",
+    "atari_hyperparams": ".config",
+    "detach_from_zoo": ".extractor",
     "ZooFileError": ".zoo_files",
     "nature_cnn_weights": ".zoo_files",
     "prepare_zoo": ".inspection",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,30 @@ class PeriodicEval(BaseCallback):
             self.logger.record("eval/mean_score", float(np.mean(scores)))
             self.model.policy.set_training_mode(was_training)
         return True
+
+
+class ProgressBar(BaseCallback):
+    """The run's progress bar over its whole budget: a resumed run starts at its checkpoint's
+    step, and the last rollout, which may run past the budget, fills the bar without
+    overshooting it (SB3's own bar counts from 0 on resume and past its total)."""
+
+    def __init__(self, total: int):
+        super().__init__()
+        self.total = total
+        self._bar = None
+
+    def _on_training_start(self) -> None:
+        from tqdm import TqdmExperimentalWarning
+        from tqdm.rich import tqdm
+
+        with warnings.catch_warnings():  # tqdm marks its rich bar experimental; it is SB3's bar too
+            warnings.simplefilter("ignore", TqdmExperimentalWarning)
+            self._bar = tqdm(total=self.total, initial=min(self.num_timesteps, self.total))
+
+    def _on_step(self) -> bool:
+        self._bar.update(min(self.num_timesteps, self.total) - self._bar.n)
+        return True
+
+    def _on_training_end(self) -> None:
+        self._bar.refresh()
+        self._bar.close()

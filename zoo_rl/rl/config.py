@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from stable_baselines3.common.utils import LinearSchedule
 
 from zoo_rl.envs import AtariSettings, UnknownGameError, display_name, game_list
 from zoo_rl.errors import ConfigError
@@ -72,6 +73,32 @@ def algo_defaults(algo: str, path: Path | None = None) -> tuple[int, dict[str, A
     if unknown:
         raise ConfigError(f"{path}: {algo}.hyperparams: unknown key(s) {unknown} for {algo}")
     return entry["n_envs"], copy.deepcopy(hyperparams)
+
+
+def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """``"lin_X"`` becomes SB3's own ``LinearSchedule`` (so saved models need no zoo_rl)."""
+    resolved = dict(hyperparams)
+    for key, value in hyperparams.items():
+        if isinstance(value, str) and value.startswith("lin_"):
+            try:
+                resolved[key] = LinearSchedule(float(value[4:]), 0.0, 1.0)
+            except ValueError:
+                raise ConfigError(f"hyperparams: {key}: expected lin_<number>, got {value!r}") from None
+    return resolved
+
+
+def atari_hyperparams(algo: str = "ppo", **policy_kwargs: Any) -> tuple[int, dict[str, Any]]:
+    """``(n_envs, kwargs)``: the Atari hyperparameters zoo-rl trains ``algo`` with (RL Zoo's,
+    ``configs/algos.yaml``), ready for the SB3 constructor, with ``policy_kwargs`` added to
+    theirs::
+
+        n_envs, kwargs = atari_hyperparams("ppo", features_extractor_class=ZooNatureCNN, ...)
+        model = PPO("CnnPolicy", make_atari_vec_env("Pong", n_envs, seed=0), **kwargs)
+    """
+    n_envs, hyperparams = algo_defaults(algo)
+    kwargs = resolve_schedules(hyperparams)
+    kwargs["policy_kwargs"] = {**(kwargs.get("policy_kwargs") or {}), **policy_kwargs}
+    return n_envs, kwargs
 
 
 def env_settings(preset: str = "default", overrides: dict[str, Any] | None = None) -> AtariSettings:

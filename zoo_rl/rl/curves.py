@@ -47,7 +47,7 @@ def binned(x: np.ndarray, values: np.ndarray, edges: np.ndarray, stop_at_last: b
 
 
 def curve_table(run_dirs: list[Path], bins: int = 20) -> list[dict]:
-    """Rows (game, method, frames, mean, low, high, seeds) of every curve point; a multi-game
+    """Rows (game, method, agent steps, frames, mean, low, high, seeds) of every curve point; a multi-game
     run has a curve per game, over the frames of all its games."""
     groups = seed_groups(run_dirs)
     rows = []
@@ -55,12 +55,14 @@ def curve_table(run_dirs: list[Path], bins: int = 20) -> list[dict]:
         max_frames = max(c.steps * c.settings.frame_skip for c, _ in members)
         edges = np.linspace(0, max_frames, bins + 1)
         games = members[0][0].games
+        skip = members[0][0].settings.frame_skip
         for game in games:
             only = game if len(games) > 1 else None
             curves = np.stack([binned_curve(run, edges, only) for _, run in members])
             mean, low, high = mean_interval(curves)
             for b in range(bins):
                 seeds = int((~np.isnan(curves[:, b])).sum())
-                rows.append(dict(game=game, method=label, frames=int(edges[b + 1]), mean=float(mean[b]),
-                                 low=float(low[b]), high=float(high[b]), seeds=seeds))  # fmt: skip
+                rows.append(dict(game=game, method=label, agent_steps=int(edges[b + 1]) // skip,
+                                 frames=int(edges[b + 1]), mean=float(mean[b]), low=float(low[b]),
+                                 high=float(high[b]), seeds=seeds))  # fmt: skip
     return rows

@@ -86,6 +86,9 @@ class ZooNatureCNN(TransferExtractor):
         a gate that costs 1.5x the layer it gates; see docs/performance.md).
     :param conv_strategy: how per-sample convolutions run (``zoo_rl.core.CONV_STRATEGIES``);
         the default is the fastest measured on a CPU.
+    :param read_zoo: initialise the members from the zoo's files; False leaves them at a
+        NatureCNN's initialisation, for a saved model's weights to be loaded over them
+        (:func:`detach_from_zoo` sets it in a model's saved arguments).
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class ZooNatureCNN(TransferExtractor):
         normalized_image: bool = False,
         linear_gate: str = "pooled",
         conv_strategy: str = DEFAULT_CONV_STRATEGY,
+        read_zoo: bool = True,
     ):
         if linear_gate not in ("pooled", "flat"):
             raise ConfigError(f"linear_gate must be 'pooled' or 'flat', got {linear_gate!r}")
@@ -117,6 +121,7 @@ class ZooNatureCNN(TransferExtractor):
                      rescale=rescale, source_grad_scale=source_grad_scale, scratch_member=scratch_member,
                      align=align)  # fmt: skip
         options = {**RECIPES[recipe], **{k: v for k, v in given.items() if v is not None}}
+        zoo = list(zoo) if read_zoo else [ZooShell(p) for p in zoo]
         template = NatureCNN(observation_space, features_dim=features_dim, normalized_image=normalized_image)
         super().__init__(observation_space, features_dim)
         with torch.no_grad():  # the map that the Flatten before the linear layer flattens
@@ -277,6 +282,15 @@ class ZooNatureCNN(TransferExtractor):
             quality.append(float(np.mean(scores)) if scores else 1.0)
             inputs = [torch.relu(o).flatten(1) if index + 2 == len(chain) else torch.relu(o) for o in outputs]
         return quality
+
+
+def detach_from_zoo(model: BaseAlgorithm) -> None:
+    """From now on the model's own weights hold its members: SB3's ``model.save`` records that
+    its zoo extractors are rebuilt without reading the zoo's files, so the saved file loads with
+    plain ``PPO.load`` (or ``A2C``, ``DQN``, ...) anywhere, the zoo gone or not."""
+    kwargs = model.policy_kwargs.get("features_extractor_kwargs")
+    if kwargs is not None and zoo_extractors(model):
+        kwargs["read_zoo"] = False
 
 
 def zoo_extractors(model: BaseAlgorithm) -> list[ZooNatureCNN]:

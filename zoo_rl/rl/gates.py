@@ -7,6 +7,7 @@ member's coefficient over training, averaged over seeds with their min-max range
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -59,8 +60,10 @@ def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
             for member in per_run[0][layer]:
                 # TensorBoard's last point is the last rollout's: a run still training, or killed, ends there.
                 curves = np.stack([binned(*gates[layer][member], edges, stop_at_last=True) for gates in per_run])
-                mean = np.nanmean(curves, axis=0)
-                low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
+                with warnings.catch_warnings():  # a bin no seed reached yet is NaN on purpose, not an error
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean = np.nanmean(curves, axis=0)
+                    low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
                 panel[layer][member] = (edges[1:], mean, low, high)
                 rows += [dict(game=game, method=label, layer=layer, member=member, agent_steps=int(s), mean=float(m),
                               low=float(lo), high=float(hi), seeds=len(per_run))
@@ -71,20 +74,31 @@ def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
     ncols = max(len(p) for _, p in panels)
     fig, axes = plt.subplots(len(panels), ncols, figsize=(3.6 * ncols, 2.8 * len(panels)), squeeze=False)
     colors = plt.get_cmap("tab10").colors
+    members = sorted({m for _, panel in panels for layer in panel.values() for m in layer})
+    peak = {m: max(float(np.nanmax(layer[m][3])) for _, panel in panels for layer in panel.values() if m in layer)
+            for m in members}  # fmt: skip
     for row, (title, panel) in zip(axes, panels, strict=True):
-        for ax, (layer, members) in zip(row, panel.items(), strict=False):
-            for i, (member, (x, mean, low, high)) in enumerate(sorted(members.items())):
-                ax.plot(x / 1e3, mean, color=colors[i % len(colors)], label=member)
-                ax.fill_between(x / 1e3, low, high, color=colors[i % len(colors)], alpha=0.15)
+        for ax, (layer, curves) in zip(row, panel.items(), strict=False):
+            for member, (x, mean, low, high) in sorted(curves.items()):
+                color = colors[members.index(member) % len(colors)]
+                # members that stay near 0 would hide under each other: thin dashed lines, said so in the legend
+                style = dict(lw=0.8, ls="--") if peak[member] < 0.05 else dict(lw=1.5)
+                ax.plot(x / 1e3, mean, color=color, **style)
+                ax.fill_between(x / 1e3, low, high, color=color, alpha=0.15)
             ax.set_title(f"{title}\n{layer}", fontsize=8)
             ax.set_xlabel("agent steps (thousands)", fontsize=8)
             ax.set_ylim(0, None)
             ax.grid(alpha=0.3)
         row[0].set_ylabel("gate coefficient")
-        row[0].legend(fontsize=6)
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color=colors[i % len(colors)], **(dict(lw=0.8, ls="--") if peak[m] < 0.05 else {}))
+               for i, m in enumerate(members)]  # fmt: skip
+    labels = [f"{m} (never above {peak[m]:.2f})" if peak[m] < 0.05 else m for m in members]
+    legend = fig.legend(handles, labels, loc="lower center", ncol=min(3, len(members)), fontsize=9,
+                        bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    legend_inches = 0.3 + 0.22 * ((len(members) + 2) // 3)
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     output = Path(output)
-    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=100, format="png", bbox_extra_artists=[legend]))
     plt.close(fig)
     atomic_write_csv(output.with_suffix(".csv"), rows)
     return output

@@ -27,7 +27,14 @@ from stable_baselines3.common.torch_layers import NatureCNN
 
 from zoo_rl.envs import AtariSettings
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl.extractor import CHAIN, SCRATCH_MEMBER, ZooNatureCNN, fresh_nature_cnn_weights, zoo_extractors
+from zoo_rl.rl.extractor import (
+    CHAIN,
+    SCRATCH_MEMBER,
+    ZooNatureCNN,
+    detach_from_zoo,
+    fresh_nature_cnn_weights,
+    zoo_extractors,
+)
 from zoo_rl.rl.own_games import feature_statistics, own_game_statistics
 from zoo_rl.rl.random_play import random_play
 from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
@@ -141,8 +148,9 @@ def feature_health(features: torch.Tensor) -> dict[str, float]:
 @torch.no_grad()
 def features_of(module: torch.nn.Module, frames: np.ndarray, batch: int = 64) -> torch.Tensor:
     module.eval()
+    device = next(module.parameters()).device
     x = torch.as_tensor(frames)
-    return torch.cat([module(x[i : i + batch].float() / 255.0) for i in range(0, len(x), batch)])
+    return torch.cat([module(x[i : i + batch].to(device).float() / 255.0).cpu() for i in range(0, len(x), batch)])
 
 
 def random_cnn(space, seed: int) -> NatureCNN:
@@ -228,12 +236,18 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
             own = own_game_statistics((files or {}).get(name), own_game, settings, measure)
             shifts[name] = shift_from(own, features[i])
     reference, why = choose_reference(scores, shifts)
+    in_zoo = sorted(
+        name for name, own_game in (games or {}).items() if own_game is not None and game in own_game.split("+")
+    )
+    if reference in in_zoo:
+        why = f"{game} is itself in the zoo: {why}"
     quality = [e.match_channels(frames[::match_every], reference=names.index(reference)) for e in extractors]
     if reference_prior is not None:
         for extractor in extractors:
             extractor.start_with(names.index(reference), reference_prior)
     return {"frames": len(frames), "seed": seed, "logme": scores, "domain_shift": shifts, "reference": reference,
-            "why": why, "reference_prior": reference_prior, "match_quality": quality[0]}  # fmt: skip
+            "why": why, "reference_prior": reference_prior, "match_quality": quality[0],
+            "target_in_zoo": in_zoo}  # fmt: skip
 
 
 def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariSettings | None = None,
@@ -241,33 +255,38 @@ def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariS
                 steps: int = START_STEPS) -> dict:  # fmt: skip
     """Give the fresh zoo extractors of an SB3 model the start ``zoo-rl transfer`` gives them
     (:func:`start_zoo` on ``steps`` steps of random play in 8 games of ``game``, seeded apart
-    from training), and return what it chose.  Call it after building the model, before
-    ``learn``: a ``ZooNatureCNN`` that skips it starts from uniform gates over unmatched
-    members, which on DemonAttack trained no better than scratch (docs/results.md, section 3).
+    from training), and return what it chose; the model's weights hold its zoo from then on, so
+    ``model.save`` makes a file that loads without the zoo (:func:`detach_from_zoo`).  Call it
+    after building the model, before ``learn``: a ``ZooNatureCNN`` that skips it starts from
+    uniform gates over unmatched members, which on DemonAttack trained no better than scratch
+    (docs/results.md).
     ``settings``: the target env's preprocessing (default: ``AtariSettings()``, as
     ``make_atari_vec_env`` builds it)."""
     extractors = zoo_extractors(model)
     if not extractors:
         raise ConfigError(f"prepare_zoo: the {type(model).__name__} policy has no ZooNatureCNN features extractor")
+    detach_from_zoo(model)
     return start_zoo(extractors, game, settings or AtariSettings(), seed + START_SEED_OFFSET, n_envs=START_ENVS,
                      steps=steps, reference_prior=reference_prior, games=extractors[0].member_games,
                      files=extractors[0].member_files)  # fmt: skip
 
 
 def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0, n_envs: int = 8,
-                steps: int = 1000, progress: Callable[[str], None] = lambda _: None) -> dict:  # fmt: skip
+                steps: int = 1000, progress: Callable[[str], None] = lambda _: None,
+                device: torch.device | str = "cpu") -> dict:  # fmt: skip
     """Everything ``zoo-rl inspect`` reports, as one JSON-ready dict: LogME of every source
     and of two random NatureCNNs (with bootstrap intervals), each model's feature health and
     CKA to every source, pairwise weight cosines, the step-0 zoo of every recipe as a run
     of seed ``seed`` would start it, and the linearity error of every source pair.
-    ``progress`` is told what each stage is about to do."""
+    ``progress`` is told what each stage is about to do; the networks run on ``device``."""
     space = gym.spaces.Box(0, 255, (settings.frame_stack, settings.screen_size, settings.screen_size), np.uint8)
     progress(f"playing {n_envs} random games of {game} ({steps} steps each)")
     frames, returns = random_play(game, settings, seed, n_envs, steps)
     progress(f"features, LogME and CKA of {len(zoo)} sources and 2 random networks on {len(frames)} frames")
-    cnns = {member_name(p): cnn for p, cnn in zip(zoo, source_nature_cnns(space, zoo, trainable=False), strict=True)}
+    cnns = {member_name(p): cnn.to(device) for p, cnn in zip(zoo, source_nature_cnns(space, zoo, trainable=False),
+                                                             strict=True)}  # fmt: skip
     features = {name: features_of(cnn, frames) for name, cnn in cnns.items()}
-    randoms = {f"random{i}": features_of(random_cnn(space, seed + 1000 + i), frames) for i in range(2)}
+    randoms = {f"random{i}": features_of(random_cnn(space, seed + 1000 + i).to(device), frames) for i in range(2)}
     # Frames are stored step-major (all games at step 0, then step 1, ...): blocks of up to
     # 100 steps of play, at least 10 blocks.
     block_steps = max(1, min(100, steps // 10))
@@ -277,7 +296,7 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
     for recipe, options in RECIPES.items():
         progress(f"the zoo at step 0 with the {recipe} recipe" + (" (its start)" if options["match_channels"] else ""))
         torch.manual_seed(seed)  # the fresh member, as a run of this seed would draw it
-        extractor = ZooNatureCNN(space, list(zoo), recipe=recipe)
+        extractor = ZooNatureCNN(space, list(zoo), recipe=recipe).to(device)
         started = None
         if options["match_channels"]:
             started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,

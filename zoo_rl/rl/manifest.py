@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
-from zoo_rl.errors import ZooRlError
+from zoo_rl.errors import ZooRlError, ZooWarning
 from zoo_rl.io_utils import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
@@ -65,8 +66,10 @@ def upsert_entry(manifest: Path, entry: dict[str, Any]) -> None:
 
 
 def zoo_paths(spec: list[str]) -> list[str]:
-    """Expand ``--zoo`` arguments: a directory or manifest stands for every agent it lists; a
-    Hub member (``hf://owner/repo``) is fetched and pinned to the commit it came from."""
+    """Expand ``--zoo`` arguments: a directory or manifest stands for every agent it lists (a
+    directory without a manifest for every ``.zip`` in it, with a :class:`ZooWarning`, since
+    their games are then unknown); a Hub member (``hf://owner/repo``) is fetched and pinned to
+    the commit it came from."""
     from zoo_rl.rl.zoo_files import is_hub_member, pin_member
 
     paths: list[str] = []
@@ -75,11 +78,26 @@ def zoo_paths(spec: list[str]) -> list[str]:
             paths.append(pin_member(str(item)))
             continue
         p = Path(item)
+        if p.is_dir() and not (p / MANIFEST_NAME).exists():
+            zips = sorted(p.glob("*.zip"))
+            if not zips:
+                raise ManifestError(f"{p}: no {MANIFEST_NAME} and no .zip agents in the folder")
+            warnings.warn(f"{p}: no {MANIFEST_NAME}, so the games of its {len(zips)} agents are unknown and the "
+                          "start chooses its reference by LogME instead of by domain shift; `zoo-rl pretrain GAME "
+                          f"--zoo-dir {p}` writes entries, or add {MANIFEST_NAME} by hand (see agents/)",
+                          ZooWarning, stacklevel=2)  # fmt: skip
+            paths.extend(map(str, zips))
+            continue
         manifest = p / MANIFEST_NAME if p.is_dir() else p if p.suffix == ".json" else None
         if manifest is None:
             paths.append(str(p))
             continue
-        paths.extend(str(manifest.parent / e["file"]) for e in read_manifest(manifest))
+        listed = [manifest.parent / e["file"] for e in read_manifest(manifest)]
+        unlisted = sorted(set(manifest.parent.glob("*.zip")) - set(listed))
+        if unlisted:
+            names = ", ".join(z.name for z in unlisted)
+            warnings.warn(f"{manifest}: not listed, so not in the zoo: {names}", ZooWarning, stacklevel=2)
+        paths.extend(map(str, listed))
     return paths
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo_rl.envs import AtariSettings
+from zoo_rl.envs import AtariSettings, game_list
 from zoo_rl.io_utils import atomic_write_text
 from zoo_rl.rl.random_play import random_play
 from zoo_rl.rl.zoo_files import sha256
@@ -49,7 +49,10 @@ def own_game_statistics(member: str | Path | None, game: str, settings: AtariSet
             entry = None  # an unreadable cache is measured afresh and rewritten
         if isinstance(entry, dict) and {"mean", "spread"} <= set(entry):
             return entry
-    frames = random_play(game, settings, OWN_GAME_SEED, OWN_GAME_ENVS, OWN_GAME_STEPS, every=OWN_GAME_EVERY)[0]
+    games = game_list(game)  # a multi-game agent's own game is all of its games, in equal shares
+    steps = OWN_GAME_STEPS // len(games)
+    frames = np.concatenate([random_play(g, settings, OWN_GAME_SEED, OWN_GAME_ENVS, steps, every=OWN_GAME_EVERY)[0]
+                             for g in games])  # fmt: skip
     entry = {"game": game, **feature_statistics(measure(frames))}
     if key is not None:
         store(cache, key, entry)

@@ -36,7 +36,7 @@ def plot_runs(
         sources = [m for m in methods if m.startswith("finetune:")]
         for i, method in enumerate([m for m in methods if m not in sources] + sources):
             pts = [r for r in rows if r["game"] == game and r["method"] == method]
-            x = np.array([r["frames"] for r in pts]) / 1e6
+            x = np.array([r["agent_steps"] for r in pts]) / 1e3  # what --steps counts, as the gate figure
             seeds = max(r["seeds"] for r in pts)
             # A study draws a dozen methods per game: the single sources, dashed, follow the others.
             style = "--" if method in sources else "-"
@@ -44,7 +44,7 @@ def plot_runs(
                               label=f"{method} (n={seeds})")  # fmt: skip
             ax.fill_between(x, [r["low"] for r in pts], [r["high"] for r in pts], alpha=0.2, color=line.get_color())
         ax.set_title(f"{game} ({title})" if title else game)
-        ax.set_xlabel("environment frames (millions)")
+        ax.set_xlabel("agent steps (thousands)")
         ax.set_ylabel("game score (full games, raw)")
         ax.grid(alpha=0.3)
         # Below the panel: a study's dozen noisy lines leave no free corner inside it. Kept out of

@@ -7,6 +7,7 @@ alone, which is enough to act: NatureCNN, then the action head of its algorithm.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,11 +25,14 @@ from zoo_rl.rl.evaluate import Actor
 from zoo_rl.rl.zoo_files import NATURE_CNN_KEYS, action_head, extractor_prefix, read_policy_state_dict
 
 
-def load_run_model(run_dir: Path) -> tuple[BaseAlgorithm, RunConfig]:
-    """The run's SB3 model, built from its config, with its final weights (weights only)."""
+def load_run_model(run_dir: Path, device: str | None = None) -> tuple[BaseAlgorithm, RunConfig]:
+    """The run's SB3 model, built from its config, with its final weights (weights only), on
+    ``device`` (default: the run's own, or the CPU where that is not here)."""
     from zoo_rl.rl.train import build_model
 
     config = RunConfig.load(run_dir / "config.yaml")
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
     env = make_atari_vec_env(config.game, config.n_envs, config.seed, config.settings)
     try:
         model = build_model(config, env, rebuild=True)  # no zoo file is read: the run's weights replace them
@@ -67,11 +71,12 @@ class ZipPolicy(nn.Module):
         return out
 
 
-def load_actor(path: Path, game: str | None, stochastic: bool = False) -> tuple[Actor, str, AtariSettings, bool]:
-    """``(act, game, settings, deterministic)`` for a run directory or an SB3 zip."""
+def load_actor(path: Path, game: str | None, stochastic: bool = False,
+               device: str = "cpu") -> tuple[Actor, str, AtariSettings, bool]:  # fmt: skip
+    """``(act, game, settings, deterministic)`` for a run directory or an SB3 zip, acting on ``device``."""
     path = Path(path)
     if path.is_dir():
-        model, config = load_run_model(path)
+        model, config = load_run_model(path, device)
         deterministic = config.deterministic_eval and not stochastic
         game = display_name(game or config.game)
         model.policy.set_training_mode(False)
@@ -82,11 +87,11 @@ def load_actor(path: Path, game: str | None, stochastic: bool = False) -> tuple[
     env = make_atari_vec_env(game, 1, 0, settings)
     n_actions = int(env.action_space.n)
     env.close()
-    policy = ZipPolicy(read_policy_state_dict(path), n_actions, path).eval()
+    policy = ZipPolicy(read_policy_state_dict(path), n_actions, path).eval().to(device)
     deterministic = not (stochastic or policy.family == "actor_critic")
 
     def act(obs: np.ndarray) -> np.ndarray:
-        prefs = policy(torch.as_tensor(obs))
+        prefs = policy(torch.as_tensor(obs, device=device)).cpu()
         if deterministic:
             return prefs.argmax(dim=1).numpy()
         return torch.distributions.Categorical(logits=prefs).sample().numpy()

@@ -18,7 +18,10 @@ if TYPE_CHECKING:  # imported where used: parsing a command line must not load t
 
 # The defaults of a run's settings, written once: the flags below and RunConfig's fields read them.
 RUN_DEFAULTS: dict[str, object] = dict(backend="ale_vector", eval_episodes=10, eval_freq=0, checkpoint_freq=25_000,
-                                       device="cpu")  # fmt: skip
+                                       device="auto")  # fmt: skip
+
+
+DEVICE_HELP = "torch device: auto (a CUDA GPU where there is one, else the CPU), cpu, cuda or cuda:N"
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -46,7 +49,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algo", default="ppo", help="ppo, a2c, dqn or qrdqn (default: ppo)")
     p.add_argument("--steps", type=int, required=True, help="agent steps (each is 4 emulator frames)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the games and the training")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="where the run directory is created")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="where the run directory is made: "
+                   "GAME_METHOD_ALGO_sSEED for transfer (e.g. DemonAttack_lite_ppo_s0), "
+                   "GAME_ALGO_sSEED for pretrain")  # fmt: skip
     p.add_argument("--n-envs", type=int, default=None, help="parallel games (default: from configs/algos.yaml)")
     p.add_argument("--env-preset", default="default", help="Atari settings preset from envs/atari.yaml")
     p.add_argument("--sticky-actions", type=float, default=None, help="override the preset's sticky-action rate")
@@ -61,18 +66,16 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         help="checkpoint every N agent steps (0: never)",
     )
     p.add_argument("--hyperparams", type=Path, default=None, help="YAML file instead of configs/algos.yaml")
-    p.add_argument("--device", default=RUN_DEFAULTS["device"], help="torch device")
+    p.add_argument("--device", default=RUN_DEFAULTS["device"], help=DEVICE_HELP)
 
 
 def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments of ``transfer``."""
     p.add_argument("game", metavar="TARGET", help="ALE game name of the target")
     add_training_arguments(p)
-    p.add_argument(
-        "--method",
-        default="zoo",
-        help="zoo, lite, scratch, finetune, ensemble, distill, kflow, zoo-noalign or zoo-uniform (default: zoo)",
-    )
+    p.add_argument("--method", default="lite", help="lite (the cheapest Zoo-Tuning: it merges into one "
+                   "NatureCNN), zoo, scratch, finetune, ensemble, distill, kflow, zoo-noalign or zoo-uniform "
+                   "(default: lite)")  # fmt: skip
     p.add_argument("--zoo", nargs="+", default=[], help="zoo members (.zip), a zoo directory or its manifest")
     p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method")

@@ -17,14 +17,14 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
-from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.tensorboard import SummaryWriter
 
+from zoo_rl.devices import check_device
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_text
 from zoo_rl.rl.atari_scores import human_normalized
-from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ScoreLogger
+from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ProgressBar, ScoreLogger
 from zoo_rl.rl.checkpoint import (
     CHECKPOINT,
     FINISHED,
@@ -35,24 +35,13 @@ from zoo_rl.rl.checkpoint import (
     remove_checkpoint,
     restore,
 )
-from zoo_rl.rl.config import RunConfig, algorithm_class
+from zoo_rl.rl.config import RunConfig, algorithm_class, resolve_schedules
 from zoo_rl.rl.cost import policy_cost
 from zoo_rl.rl.evaluate import evaluate
+from zoo_rl.rl.extractor import detach_from_zoo
 from zoo_rl.rl.methods import Method, get_method
 from zoo_rl.rl.zoo_files import ZooFileError, ZooShell, member_file, member_name, nature_cnn_weights, sha256
 from zoo_rl.run_dir import RunDirectory
-
-
-def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
-    """``"lin_X"`` becomes SB3's own ``LinearSchedule`` (so saved models need no zoo_rl)."""
-    resolved = dict(hyperparams)
-    for key, value in hyperparams.items():
-        if isinstance(value, str) and value.startswith("lin_"):
-            try:
-                resolved[key] = LinearSchedule(float(value[4:]), 0.0, 1.0)
-            except ValueError:
-                raise ConfigError(f"hyperparams: {key}: expected lin_<number>, got {value!r}") from None
-    return resolved
 
 
 def build_model(config: RunConfig, env: VecEnv, rebuild: bool = False) -> BaseAlgorithm:
@@ -85,6 +74,7 @@ def validate(config: RunConfig, method: Method, read_files: bool = True) -> None
         raise ConfigError(f"method {config.method!r} needs a zoo (--zoo FILE... or --zoo agents)")
     if method.needs_source and not config.source:
         raise ConfigError(f"method {config.method!r} needs --source FILE")
+    check_device(config.device)
     if not read_files:
         return
     channels = config.settings.frame_stack
@@ -160,15 +150,16 @@ def learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, method: Method
         return {"train_seconds": seconds, "wall_s": score_log.wall_s}
 
     checkpointer = Checkpointer(run_dir, config.checkpoint_freq, elapsed, last_saved=done)
-    callbacks = [score_log, checkpointer]
+    callbacks = [ProgressBar(config.steps), score_log, checkpointer]
     if method.needs_zoo:
         callbacks.append(ExtractorLogger(source_names(config.zoo)))
     if config.eval_freq:
         evaluate_fn = partial(evaluate_model, config=config)
         callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, evaluate_fn, start_steps=done))
     try:
-        model.learn(total_timesteps=config.steps - done, callback=CallbackList(callbacks), progress_bar=True,
-                    reset_num_timesteps=done == 0)  # fmt: skip
+        model.learn(
+            total_timesteps=config.steps - done, callback=CallbackList(callbacks), reset_num_timesteps=done == 0
+        )
     except (ValueError, RuntimeError) as err:
         diverged = as_divergence(err, model, checkpointer.last_saved)
         if diverged is None:
@@ -185,6 +176,7 @@ def finish(model: BaseAlgorithm, config: RunConfig, run_dir: Path, seconds: floa
     scores = evaluate_games(model, config)
     if config.command == "pretrain":
         drop_optimizer_state(model)
+    detach_from_zoo(model)  # the saved zip loads with plain SB3, without the zoo's files
     atomic_write(run_dir / "model.zip", lambda tmp: model.save(tmp))
     write_eval(run_dir / FINISHED, scores, config)
     remove_checkpoint(run_dir)

@@ -26,6 +26,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from zoo_rl.core import gate_coefficients
+from zoo_rl.devices import check_device
 from zoo_rl.errors import ConfigError, TrainingDiverged
 from zoo_rl.io_utils import atomic_write, atomic_write_text, read_weights, read_yaml
 from zoo_rl.records import check_types, from_mapping
@@ -136,6 +137,7 @@ def task_loss(config: VisionConfig, output: torch.Tensor, target: torch.Tensor) 
 
 def train_vision(config: VisionConfig, out: Path) -> Path:
     """Train (or resume, or skip if finished) one run under ``out``; return its directory."""
+    check_device(config.device)
     run = RunDirectory(Path(out) / config.run_name(), config, VisionConfig.load, MODEL, CHECKPOINT)
     run_dir = run.path
     if run.finished_before():

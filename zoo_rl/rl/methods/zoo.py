@@ -59,7 +59,12 @@ class ZooTuning(Method):
             return None
         steps = max(1, min(START_STEPS, config.steps // START_ENVS))
         prior = options.get("reference_prior", recipe["reference_prior"])
-        return prepare_zoo(model, config.game, config.seed, config.settings, reference_prior=prior, steps=steps)
+        started = prepare_zoo(model, config.game, config.seed, config.settings, reference_prior=prior, steps=steps)
+        print(f"{config.run_name()}: the start chose {started['reference']} ({started['why']})", flush=True)
+        for name in started["target_in_zoo"]:
+            if name != started["reference"]:
+                print(f"{config.run_name()}: note: {name} was trained on {config.game} itself", flush=True)
+        return started
 
 
 class LiteZooTuning(ZooTuning):
