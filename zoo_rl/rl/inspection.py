@@ -96,7 +96,7 @@ def logme_of(features: torch.Tensor, returns: np.ndarray) -> float:
 
 
 def logme_bootstrap(features: dict[str, torch.Tensor], returns: np.ndarray, block: int,
-                    resamples: int = 100, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
+                    resamples: int = 50, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
     """LogME of each model's features, with a 95% interval and the share of resamples where
     it ranks first, from a bootstrap over contiguous blocks of ``block`` samples (frames of
     one stretch of play are not independent)."""
