@@ -147,11 +147,11 @@ def test_local_failing_run_is_reported_and_the_others_finish(tmp_path, tiny_zoo,
     assert "1 of 2 runs finished; 1 failed" in out
 
 
-def test_shipped_quickstart_is_a_sweep_of_zoo_and_scratch():
+def test_shipped_quickstart_is_a_sweep_of_lite_and_scratch():
     """`zoo-rl quickstart` runs configs/quickstart.yaml as a sweep: the README's main job."""
     root = Path(__file__).resolve().parents[1]
     sweep = load_sweep(root / "configs" / "quickstart.yaml")
-    assert [spec.name for spec in sweep.runs] == ["DemonAttack_zoo_ppo_s0", "DemonAttack_scratch_ppo_s0"]
+    assert [spec.name for spec in sweep.runs] == ["DemonAttack_lite_ppo_s0", "DemonAttack_scratch_ppo_s0"]
     zoo = sweep.runs[0].argv[sweep.runs[0].argv.index("--zoo") + 1]
     assert Path(zoo).is_absolute() and Path(zoo).name == "agents"
 
