@@ -6,6 +6,6 @@ from the repository root (the zoo is agents/).  PPO's Atari hyperparameters of c
 choose the zoo and the ZooNatureCNN options here.
 """
 
-from zoo_rl.rl.rl_zoo import rl_zoo_hyperparams
+from zoo_rl.rl.training.rl_baselines3_zoo import rl_zoo_hyperparams
 
 hyperparams = rl_zoo_hyperparams("ppo", zoo=["agents"], lite=True)

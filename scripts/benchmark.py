@@ -36,8 +36,8 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
 from zoo_rl.core import CONV_STRATEGIES, LINEAR_STRATEGIES, ZooConv2d, ZooLinear
-from zoo_rl.rl.extractor import ZooNatureCNN
 from zoo_rl.rl.methods.ensemble import EnsembleNatureCNN
+from zoo_rl.rl.zoo.extractor import ZooNatureCNN
 
 SPACE = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 SECTIONS = ("extractor", "inference", "ppo", "envs", "cost", "layers")
@@ -135,7 +135,7 @@ def bench_inference(zoo, device, repeats) -> dict[str, dict[str, float]]:
 def bench_ppo(zoo, device, updates) -> dict[str, float]:
     """Env steps/s of whole PPO updates (rollout + training), the methods taking turns."""
     from zoo_rl.rl.config import RunConfig, algo_defaults
-    from zoo_rl.rl.train import build_model, make_env
+    from zoo_rl.rl.training.models import build_model, make_env
 
     n_envs, hyperparams = algo_defaults("ppo")
     per_update = n_envs * hyperparams["n_steps"]
@@ -181,8 +181,8 @@ def bench_envs(steps: int) -> dict[str, float]:
 
 def bench_cost(zoo) -> dict[str, dict[str, float]]:
     from zoo_rl.rl.config import RunConfig, algo_defaults
-    from zoo_rl.rl.cost import policy_cost
-    from zoo_rl.rl.train import build_model, make_env
+    from zoo_rl.rl.training.models import build_model, make_env
+    from zoo_rl.rl.training.policy_cost import policy_cost
 
     _, hyperparams = algo_defaults("ppo")
     hyperparams["batch_size"] = hyperparams["n_steps"]  # one game here: the buffer holds n_steps

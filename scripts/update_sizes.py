@@ -13,7 +13,7 @@ reports, over every gradient step:
 
 Why: a global clip sees whatever a zoo extractor does to its gradients (members, channel
 alignments, gates, ``source_grad_scale``), so a zoo policy's heads can be clipped where a
-plain policy's are not (docs/results.md, section 3).
+plain policy's are not (docs/recipes.md).
 
     .venv/bin/python scripts/update_sizes.py DemonAttack --method lite --zoo agents --steps 4096
     .venv/bin/python scripts/update_sizes.py DemonAttack --method scratch --steps 4096 --report scratch.json
@@ -31,10 +31,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from zoo_rl.rl.extractor import CHAIN, TransferExtractor
 from zoo_rl.rl.methods import get_method
-from zoo_rl.rl.run_args import transfer_configs, transfer_parser
-from zoo_rl.rl.train import build_model, make_env, validate
+from zoo_rl.rl.training.command_line import transfer_configs, transfer_parser
+from zoo_rl.rl.training.models import build_model, make_env, validate
+from zoo_rl.rl.zoo.extractor import CHAIN, TransferExtractor
 
 
 def acting_weights(extractor: nn.Module) -> list[torch.Tensor] | None:

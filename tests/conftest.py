@@ -80,7 +80,7 @@ def resnet18_zoo(tmp_path_factory) -> list[Path]:
 def crash_after_checkpoint(monkeypatch, steps: int = 128):
     """Within the block, a training run dies (KeyboardInterrupt) right after writing its first
     checkpoint at ``steps`` or later, as a killed process would; checkpoints are normal after."""
-    from zoo_rl.rl.checkpoint import Checkpointer
+    from zoo_rl.rl.training.checkpoint import Checkpointer
 
     save = Checkpointer._on_rollout_start
 

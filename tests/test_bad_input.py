@@ -20,8 +20,8 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from tests.conftest import run_cli
 from zoo_rl.errors import CheckpointError
 from zoo_rl.rl import ZooFileError, nature_cnn_weights
-from zoo_rl.rl.checkpoint import CHECKPOINT, load_checkpoint
-from zoo_rl.rl.manifest import zoo_paths
+from zoo_rl.rl.training.checkpoint import CHECKPOINT, load_checkpoint
+from zoo_rl.rl.zoo.manifest import zoo_paths
 
 
 class Payload:
@@ -116,7 +116,7 @@ BAD = {
     "MlpPolicy agent": (mlp_policy_agent, "mlp.zip: not a NatureCNN policy"),
     "other frame stack": (other_frame_stack, "rgb.zip: the agent takes 3 input channels"),
     "same agent twice": (same_agent_twice, "is twice in the zoo"),
-    "empty zoo": (empty_zoo, "method 'zoo' needs a zoo"),
+    "empty zoo": (empty_zoo, "method 'lite' needs a zoo"),
     "unknown game": (lambda z, t: {"--target": "Pongg"}, "unknown Atari game 'Pongg'"),
     "unknown method": (lambda z, t: {"--method": "zootuning"}, "unknown method 'zootuning'"),
     "unknown method option": (lambda z, t: {"--method-option": "gates=2"}, "unknown option(s) ['gates']"),
@@ -214,7 +214,7 @@ def test_main_reports_user_errors_in_one_line_and_lets_bugs_crash(tmp_path, monk
     def bug(*args, **kwargs):
         raise ValueError("operands could not be broadcast together")
 
-    monkeypatch.setattr("zoo_rl.rl.runs.find_runs", bug)
+    monkeypatch.setattr("zoo_rl.rl.report.runs.find_runs", bug)
     with pytest.raises(ValueError, match="could not be broadcast"):
         main(["summary", str(tmp_path)])
 

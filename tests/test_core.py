@@ -16,6 +16,7 @@ from zoo_rl.core import (
     freeze_gates,
     gate_coefficients,
     merge,
+    set_acting_cache,
     set_prior,
     zoo_layers,
     zooify,
@@ -145,6 +146,31 @@ def test_acting_without_gradients_follows_every_in_place_change(lite):
         after = zoo(x)
     torch.testing.assert_close(after, zoo(x))  # with gradients: nothing cached
     assert not torch.allclose(before, after)
+
+
+def test_the_acting_cache_gives_the_same_outputs_and_is_dropped_when_training_resumes():
+    """Within a stretch where nothing writes the weights (one rollout), lite layers mix their
+    weights once; the outputs are those of mixing at every call, and a step back into training
+    mode (where an optimizer writes the weights) drops what was kept."""
+    template = nature_cnn()
+    zoo = zooify(template, random_sources(template, 3), lite=True)
+    x = obs(batch=2)
+    zoo.eval()
+    with torch.no_grad():
+        reference = zoo(x)
+        set_acting_cache(zoo, True)
+        assert torch.equal(zoo(x), reference) and torch.equal(zoo(x), reference)
+        assert all(layer._acting is not None for layer in zoo_layers(zoo).values())
+    zoo.train()
+    with torch.no_grad():
+        for weight in zoo.parameters():
+            weight.mul_(1.5)
+    zoo.eval()
+    with torch.no_grad():
+        changed = zoo(x)
+        set_acting_cache(zoo, False)
+        torch.testing.assert_close(changed, zoo(x))
+    assert not torch.allclose(changed, reference)
 
 
 def test_lite_eval_equals_merged_model():

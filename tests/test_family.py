@@ -15,10 +15,10 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from tests.conftest import run_cli
 from zoo_rl.envs import AtariSettings, full_action_indices, make_atari_vec_env
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.curves import curve_table
 from zoo_rl.rl.methods import nature_cnns
-from zoo_rl.rl.train import build_model
-from zoo_rl.rl.zoo_files import nature_cnn_weights, read_policy_state_dict, sha256
+from zoo_rl.rl.report.curves import curve_table
+from zoo_rl.rl.training.models import build_model
+from zoo_rl.rl.zoo.members import nature_cnn_weights, read_policy_state_dict, sha256
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +135,8 @@ def nature_cnn_zip(path: Path, seed: int) -> Path:
 
 
 def linearity(members: list[Path]) -> list[float]:
-    from zoo_rl.rl.extractor import ZooNatureCNN
-    from zoo_rl.rl.random_play import random_play
+    from zoo_rl.rl.zoo.extractor import ZooNatureCNN
+    from zoo_rl.rl.zoo.random_play import random_play
 
     space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
     frames = random_play("Breakout", AtariSettings(), seed=0, n_envs=2, steps=120, every=2)[0]

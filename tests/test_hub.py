@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from zoo_rl.rl.manifest import zoo_paths
+from zoo_rl.rl.zoo.manifest import zoo_paths
 
 pytest.importorskip("huggingface_hub", reason="the hub extra is installed by scripts/test.sh")
 
@@ -99,5 +99,5 @@ def test_unusable_hub_members_are_one_line_errors(hub_cache, tiny_hyperparams, t
 
 def test_hub_member_spellings(monkeypatch):
     """``Path()`` folds hf:// into hf:/; both name the same pinned member."""
-    monkeypatch.setattr("zoo_rl.rl.zoo_files.hub_download", lambda member: (Path("/c/snapshots/abc/x.zip"), "abc"))
+    monkeypatch.setattr("zoo_rl.rl.zoo.members.hub_download", lambda member: (Path("/c/snapshots/abc/x.zip"), "abc"))
     assert zoo_paths(["hf://sb3/a-B", str(Path("hf://sb3/a-B@main"))]) == ["hf://sb3/a-B@abc", "hf://sb3/a-B@abc"]

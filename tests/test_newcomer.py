@@ -19,7 +19,7 @@ from tests.conftest import crash_after_checkpoint, run_cli
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.errors import ZooWarning
 from zoo_rl.rl import ZooNatureCNN, atari_hyperparams, prepare_zoo
-from zoo_rl.rl.manifest import zoo_paths
+from zoo_rl.rl.zoo.manifest import zoo_paths
 
 LOAD_ELSEWHERE = """
 import sys, numpy as np, torch

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig, algo_defaults
-from zoo_rl.rl.manifest import ManifestError, read_manifest
+from zoo_rl.rl.zoo.manifest import ManifestError, read_manifest
 
 FIELDS = [f.name for f in fields(RunConfig)]
 VALID = RunConfig("transfer", "Pong", "ppo", steps=1000, seed=0, method="zoo", zoo=["a.zip"]).to_dict()

@@ -20,7 +20,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.conftest import crash_after_checkpoint, run_cli
 from zoo_rl.io_utils import atomic_write, atomic_write_text
-from zoo_rl.rl.checkpoint import (
+from zoo_rl.rl.config import RunConfig, algo_defaults
+from zoo_rl.rl.training.checkpoint import (
     CHECKPOINT,
     FINISHED,
     Checkpointer,
@@ -30,8 +31,7 @@ from zoo_rl.rl.checkpoint import (
     restore,
     save_checkpoint,
 )
-from zoo_rl.rl.config import RunConfig, algo_defaults
-from zoo_rl.rl.train import build_model, make_env
+from zoo_rl.rl.training.models import build_model, make_env
 
 
 def tiny_config(algo: str, hyperparams_file: Path, steps: int = 256, method: str = "scratch", zoo=()) -> RunConfig:

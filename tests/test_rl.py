@@ -20,14 +20,14 @@ from zoo_rl.core import freeze_gates, zoo_layers
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights, prepare_zoo
-from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.curves import binned_curve
-from zoo_rl.rl.manifest import read_manifest, zoo_paths
 from zoo_rl.rl.methods import METHODS
-from zoo_rl.rl.methods.zoo import copy_scratch_start
-from zoo_rl.rl.policies import load_run_model
-from zoo_rl.rl.zoo_files import read_policy_state_dict
+from zoo_rl.rl.methods.zoo_tuning import copy_scratch_start
+from zoo_rl.rl.report.curves import binned_curve
+from zoo_rl.rl.report.load import load_run_model
+from zoo_rl.rl.training.checkpoint import FINISHED
+from zoo_rl.rl.zoo.manifest import read_manifest, zoo_paths
+from zoo_rl.rl.zoo.members import read_policy_state_dict
 
 from .conftest import crash_after_checkpoint, run_cli
 
@@ -338,7 +338,7 @@ def lite_ppo(tiny_zoo: Path) -> PPO:
 
 
 def test_measuring_cost_leaves_the_lite_policy_as_it_was(tiny_zoo):
-    from zoo_rl.rl.cost import policy_cost
+    from zoo_rl.rl.training.policy_cost import policy_cost
 
     model = lite_ppo(tiny_zoo)
     before = {k: v.clone() for k, v in model.policy.state_dict().items()}
@@ -353,7 +353,7 @@ def test_measuring_cost_leaves_the_lite_policy_as_it_was(tiny_zoo):
 def test_periodic_evaluation_hands_the_rollout_back_in_eval_mode(tiny_zoo, tmp_path):
     from stable_baselines3.common.logger import configure
 
-    from zoo_rl.rl.callbacks import PeriodicEval
+    from zoo_rl.rl.training.callbacks import PeriodicEval
 
     model = lite_ppo(tiny_zoo)
     model.set_logger(configure(None, []))
@@ -379,8 +379,8 @@ def test_full_zoo_run_refuses_export(transfer_runs, tmp_path, capsys):
 @pytest.mark.parametrize("algo", ["a2c", "qrdqn"])
 def test_a2c_and_qrdqn_zips_are_zoo_members(algo, tmp_path, tiny_zoo):
     from zoo_rl.rl.config import algorithm_class
-    from zoo_rl.rl.policies import ZipPolicy
-    from zoo_rl.rl.zoo_files import read_policy_state_dict
+    from zoo_rl.rl.report.load import ZipPolicy
+    from zoo_rl.rl.zoo.members import read_policy_state_dict
 
     env = make_atari_vec_env("Pong", 1, 0)
     kwargs = {"buffer_size": 100} if algo == "qrdqn" else {}
@@ -601,7 +601,7 @@ def test_inspect_measures_the_step0_zoo_on_the_frames_the_sources_are_measured_o
     """Two copies of one agent: the paper's step-0 zoo (identity alignment, coefficients that sum
     to one) computes that agent's function, so its health row must equal the agent's; dead
     units depend on how many frames are seen, so a row measured on fewer frames would not."""
-    from zoo_rl.rl.inspection import inspect_zoo
+    from zoo_rl.rl.report.inspect import inspect_zoo
 
     source = next(Path(p) for p in zoo_files(tiny_zoo) if "breakout" in Path(p).name)
     twin = tmp_path / "twin.zip"
@@ -614,7 +614,7 @@ def test_inspect_measures_the_step0_zoo_on_the_frames_the_sources_are_measured_o
 
 
 def test_start_scores_matches_and_can_start_on_the_reference(tiny_zoo):
-    from zoo_rl.rl.inspection import start_zoo
+    from zoo_rl.rl.zoo.start import start_zoo
 
     env = make_atari_vec_env("Breakout", 1, 0)
     env.close()
@@ -635,8 +635,8 @@ def test_start_scores_matches_and_can_start_on_the_reference(tiny_zoo):
 def test_start_chooses_the_source_whose_own_game_the_target_resembles(tiny_zoo):
     """With the members' games known (the zoo's manifest), the reference is the source closest
     to the target by domain shift: on Breakout, the agent trained on Breakout."""
-    from zoo_rl.rl.inspection import start_zoo
-    from zoo_rl.rl.manifest import member_game
+    from zoo_rl.rl.zoo.manifest import member_game
+    from zoo_rl.rl.zoo.start import start_zoo
 
     env = make_atari_vec_env("Breakout", 1, 0)
     env.close()
@@ -655,7 +655,7 @@ def test_start_chooses_the_source_whose_own_game_the_target_resembles(tiny_zoo):
 def test_a_sources_own_game_is_measured_once_and_again_when_its_file_changes(tiny_zoo, tmp_path):
     """The start's statistics of a source on its own game depend on the source alone: kept
     beside its file, keyed by its sha256, so a second start does not play its game again."""
-    from zoo_rl.rl.own_games import CACHE_NAME, own_game_statistics
+    from zoo_rl.rl.zoo.own_games import CACHE_NAME, own_game_statistics
 
     member = tmp_path / "agent.zip"
     shutil.copy(zoo_files(tiny_zoo)[0], member)
@@ -688,7 +688,9 @@ def test_prepare_zoo_gives_a_hand_built_sb3_model_the_start_of_a_transfer_run(ti
     start = prepare_zoo(model, "Breakout", seed=1, steps=60)
     extractors = (model.policy.pi_features_extractor, model.policy.vf_features_extractor)
     assert extractors[0] is not extractors[1]
-    games = extractors[0].member_games
+    from zoo_rl.rl.zoo.start import member_games
+
+    games = member_games(extractors[0])
     assert set(start["domain_shift"]) == set(games) and sorted(games.values()) == ["Breakout", "Pong"]
     shift = {games[name]: value for name, value in start["domain_shift"].items()}
     assert shift["Breakout"] < shift["Pong"]
@@ -704,7 +706,8 @@ def test_prepare_zoo_gives_a_hand_built_sb3_model_the_start_of_a_transfer_run(ti
 
 
 def test_domain_shift_is_scale_free_and_grows_with_the_mean_shift():
-    from zoo_rl.rl.inspection import CLOSE_SHIFT, choose_reference, domain_shift
+    from zoo_rl.rl.zoo.measures import domain_shift
+    from zoo_rl.rl.zoo.start import CLOSE_SHIFT, choose_reference
 
     g = torch.Generator().manual_seed(0)
     own, same = torch.rand(4000, 64, generator=g), torch.rand(4000, 64, generator=g)
@@ -862,3 +865,25 @@ def test_a_zoo_run_on_its_fresh_member_with_scratch_start_is_the_scratch_run(tin
     torch.testing.assert_close(
         trained["zoo"]["action_net.weight"], trained["scratch"]["action_net.weight"], rtol=0, atol=0
     )
+
+
+def test_lite_trains_to_the_same_weights_with_and_without_the_acting_cache(tiny_zoo, tiny_hyperparams):
+    """The acting cache is a speed-up only: a lite PPO run takes the same updates with it."""
+    from stable_baselines3.common.callbacks import CallbackList
+
+    from zoo_rl.rl.training.callbacks import ActingCache
+    from zoo_rl.rl.training.models import build_model, make_env
+
+    config = RunConfig(command="transfer", game="Breakout", algo="ppo", steps=128, seed=3, method="lite",
+                       zoo=zoo_files(tiny_zoo), n_envs=2, hyperparams={"n_steps": 32, "batch_size": 32},
+                       method_options={"match_channels": False})  # fmt: skip
+    weights = []
+    for callbacks in ([], [ActingCache()]):
+        env = make_env(config)
+        model = build_model(config, env)
+        model.learn(128, callback=CallbackList(callbacks))
+        weights.append({k: v.clone() for k, v in model.policy.state_dict().items()})
+        env.close()
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key

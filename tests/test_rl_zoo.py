@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from zoo_rl.rl import ZooNatureCNN
-from zoo_rl.rl.manifest import zoo_paths
+from zoo_rl.rl.zoo.manifest import zoo_paths
 
 pytest.importorskip("rl_zoo3", reason="the rl-zoo extra is installed by scripts/test.sh")
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def test_shipped_conf_file_is_rl_zoo_ppo_with_the_shipped_zoo(monkeypatch):
 def test_rl_zoo_trains_with_the_zoo_extractor_and_the_model_loads_back(tiny_zoo, tiny_hyperparams, tmp_path):
     conf = tmp_path / "zoo_conf.py"
     conf.write_text(
-        "from zoo_rl.rl.rl_zoo import rl_zoo_hyperparams\n"
+        "from zoo_rl.rl.training.rl_baselines3_zoo import rl_zoo_hyperparams\n"
         f"hyperparams = rl_zoo_hyperparams('ppo', zoo=[{str(tiny_zoo)!r}], lite=True, n_timesteps=256,\n"
         f"                                 hyperparams_file={str(tiny_hyperparams)!r}, start_steps=30)\n"
     )
@@ -41,7 +41,7 @@ def test_rl_zoo_trains_with_the_zoo_extractor_and_the_model_loads_back(tiny_zoo,
                "--vec-env", "dummy"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    # the default recipe's start ran before training (zoo_rl.rl.rl_zoo.ZooStart)
+    # the default recipe's start ran before training (zoo_rl.rl.training.rl_baselines3_zoo.ZooStart)
     assert re.search(r"zoo start on BreakoutNoFrameskip-v4: reference \w+", done.stdout)
     (saved,) = (tmp_path / "logs" / "ppo").glob("BreakoutNoFrameskip-v4_*/BreakoutNoFrameskip-v4.zip")
 
@@ -66,7 +66,7 @@ def test_zoo_start_starts_a_fresh_model_once_and_leaves_a_trained_one_alone(tiny
 
     from zoo_rl.core import zoo_layers
     from zoo_rl.envs import make_atari_vec_env
-    from zoo_rl.rl.rl_zoo import ZooStart
+    from zoo_rl.rl.training.rl_baselines3_zoo import ZooStart
 
     env = make_atari_vec_env("Breakout", 2, 0)
     policy_kwargs = dict(features_extractor_class=ZooNatureCNN,

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from zoo_rl.rl.atari_scores import REFERENCE_SCORES, human_normalized
-from zoo_rl.rl.summary import aggregate_rows, best_source, normalized_scores
+from zoo_rl.envs.scores import REFERENCE_SCORES, human_normalized
+from zoo_rl.rl.report.summary import aggregate_rows, best_source, normalized_scores
 from zoo_rl.stats import aggregate_intervals, improvement_probability, mean_interval, performance_profiles
 
 

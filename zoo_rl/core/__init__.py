@@ -20,7 +20,17 @@ from .layers import (
     ZooLayer,
     ZooLinear,
 )
-from .zooify import check_state_dicts, freeze_gates, gate_coefficients, merge, mergeable, set_prior, zoo_layers, zooify
+from .zooify import (
+    check_state_dicts,
+    freeze_gates,
+    gate_coefficients,
+    merge,
+    mergeable,
+    set_acting_cache,
+    set_prior,
+    zoo_layers,
+    zooify,
+)
 
 __all__ = [
     "CONV_STRATEGIES",
@@ -42,6 +52,7 @@ __all__ = [
     "gate_coefficients",
     "merge",
     "mergeable",
+    "set_acting_cache",
     "set_prior",
     "zoo_layers",
     "zooify",

@@ -134,6 +134,9 @@ class ZooLayer(nn.Module):
         self.register_buffer("frozen", torch.tensor(False))
         self.register_buffer("last_coefficients", self.gate.neutral(m), persistent=False)
         self._register_load_state_dict_pre_hook(_rename_legacy_ema)
+        # Off unless the caller knows the weights change only in training mode (set_acting_cache).
+        self.cache_acting_weights = False
+        self._acting: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     @property
     def ema(self) -> torch.Tensor:
@@ -161,10 +164,31 @@ class ZooLayer(nn.Module):
         return None
 
     # ----------------------------------------------------------------- weights
-    # Nothing is cached between calls: whether a parameter changed cannot be told reliably
-    # (fused optimizers and SB3's target-network updates write without bumping version
-    # counters).  Recomputing while acting cost lite PPO 16% of its env steps/s on the CPU
-    # (172 -> 144 alone, docs/results.md): correctness first.
+    # Whether a parameter changed cannot be told from the tensors (fused optimizers and SB3's
+    # target-network updates write without bumping version counters), so nothing is cached by
+    # default.  An on-policy agent changes its weights only in training mode, between acting
+    # phases: with ``cache_acting_weights`` a lite or frozen layer acting in eval mode without
+    # gradients mixes its weights once and reuses them until the next ``train()`` call, a load
+    # or a move; recomputing them at every step cost lite PPO 16% of its env steps/s.
+    def train(self, mode: bool = True) -> ZooLayer:
+        self._acting = None
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._acting = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> ZooLayer:
+        self._acting = None
+        return super()._apply(fn, *args, **kwargs)
+
+    def _shared_parameters(self, shared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not self.cache_acting_weights or self.training or torch.is_grad_enabled():
+            return self.mixed_parameters(shared)
+        if self._acting is None:
+            self._acting = self.mixed_parameters(shared)
+        return self._acting
+
     def aligned_weights(self) -> torch.Tensor:
         """``T_i @ W_i`` for every source: shape (m, O, ...)."""
         weights = _scale_grad(self.weights, self.source_grad_scale)
@@ -203,7 +227,7 @@ class ZooLayer(nn.Module):
         shared = self.batch_coefficients()
         if shared is not None:
             self.last_coefficients = shared.detach().clone()
-            return self._apply_one(x, *self.mixed_parameters(shared))
+            return self._apply_one(x, *self._shared_parameters(shared))
         a = self.gate(x)
         mean_a = a.mean(dim=0)
         self.last_coefficients = mean_a.detach()

@@ -162,6 +162,16 @@ def set_prior(model: nn.Module, logits: torch.Tensor | Sequence[float]) -> None:
             layer.running_ema.copy_(layer.gate.neutral(layer.num_sources))
 
 
+def set_acting_cache(model: nn.Module, enabled: bool = True) -> None:
+    """Let every zoo layer of ``model`` reuse its mixed weights while it acts (eval mode, no
+    gradients), or stop it (``enabled=False``).  Turn it on only for a stretch in which nothing
+    writes the weights, such as one rollout of an agent (``zoo_rl.rl.training.callbacks.ActingCache``);
+    any change of mode, load or move also drops what is kept."""
+    for layer in zoo_layers(model).values():
+        layer.cache_acting_weights = enabled
+        layer._acting = None
+
+
 def gate_coefficients(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
     """Per zoo layer: the last batch's mean coefficients and the EMA, as CPU tensors."""
     return {

@@ -9,12 +9,12 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "ZooNatureCNN": ".extractor",
+    "ZooNatureCNN": ".zoo.extractor",
     "atari_hyperparams": ".config",
-    "detach_from_zoo": ".extractor",
-    "ZooFileError": ".zoo_files",
-    "nature_cnn_weights": ".zoo_files",
-    "prepare_zoo": ".inspection",
+    "detach_from_zoo": ".zoo.extractor",
+    "ZooFileError": ".zoo.members",
+    "nature_cnn_weights": ".zoo.members",
+    "prepare_zoo": ".zoo.start",
 }
 __all__ = sorted(_EXPORTS)
 

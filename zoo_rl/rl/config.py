@@ -18,11 +18,11 @@ from stable_baselines3.common.utils import LinearSchedule
 
 from zoo_rl.envs import AtariSettings, UnknownGameError, display_name, game_list
 from zoo_rl.errors import ConfigError
-from zoo_rl.io_utils import read_yaml
+from zoo_rl.io_utils import atomic_write_text, read_yaml
 from zoo_rl.records import check_types, from_mapping
-from zoo_rl.rl.recipes import DEFAULT_RECIPE
-from zoo_rl.rl.run_args import RUN_DEFAULTS
-from zoo_rl.rl.zoo_files import member_name
+from zoo_rl.rl.defaults import RUN_DEFAULTS
+from zoo_rl.rl.zoo.members import member_name
+from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE
 
 # The defaults ship inside the package (an installed zoo-rl finds them wherever it runs); the
 # repository's configs/algos.yaml and envs/atari.yaml are links to these files, for users to edit.
@@ -222,7 +222,6 @@ class RunConfig:
         return same
 
     def save(self, path: Path) -> None:
-        from zoo_rl.io_utils import atomic_write_text
 
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 

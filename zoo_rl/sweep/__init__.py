@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl.checkpoint import FINISHED
+from zoo_rl.rl.training.checkpoint import FINISHED
 
 from .backends import Outcome, execute, run_local, run_ray
 from .grid import RunSpec, Sweep, load_sweep
@@ -27,8 +27,8 @@ def run_sweep(
     sweep writes ``OUT/summary.md`` (+ .csv) and ``OUT/curves.png`` (+ .csv) from every
     finished run of the grid.
     """
-    from zoo_rl.rl.plotting import plot_runs
-    from zoo_rl.rl.summary import write_summary
+    from zoo_rl.rl.report.curve_figure import plot_runs
+    from zoo_rl.rl.report.summary import write_summary
 
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown sweep backend {backend!r}; expected local or ray")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl.checkpoint import FINISHED
+from zoo_rl.rl.training.checkpoint import FINISHED
 
 from .grid import RunSpec
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import read_yaml
-from zoo_rl.rl.run_args import add_training_arguments, transfer_configs, transfer_parser
+from zoo_rl.rl.training.command_line import add_training_arguments, transfer_configs, transfer_parser
 
 
 def _run_options() -> tuple[str, ...]:
@@ -142,7 +142,7 @@ def _sources(source, options: dict, where: str) -> list:
     if source != "all":
         sources = source if isinstance(source, list) else [source]
         return [None if s is None else str(Path(s).resolve()) for s in sources]
-    from zoo_rl.rl.manifest import zoo_paths
+    from zoo_rl.rl.zoo.manifest import zoo_paths
 
     zoo = options.get("zoo")
     if not zoo:

@@ -1,5 +1,5 @@
 """The cost columns of the paper's Table 1 for vision models (classifiers and landmark models):
-training and inference MACs per image and parameters, counted on the code that runs (:mod:`zoo_rl.costs`).
+training and inference MACs per image and parameters, counted on the code that runs (:mod:`zoo_rl.macs`).
 
 Training cost is per image of a batch of ``TRAIN_BATCH`` in training mode (a full zoo layer
 builds one mixed weight per image; work done once per batch is shared by it); inference cost is
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from zoo_rl.core import KnowledgeFlow, merge, mergeable
-from zoo_rl.costs import forward_cost
+from zoo_rl.macs import forward_cost
 
 from .models import METHODS, DistilledTrunk, TransferNet, model_from_sources, trunk
 from .train import VisionConfig

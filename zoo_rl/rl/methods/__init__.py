@@ -8,7 +8,7 @@ from .ensemble import Ensemble
 from .finetune import Finetune
 from .kflow import KnowledgeFlow
 from .scratch import Scratch
-from .zoo import LiteZooTuning, ZooNoAlign, ZooTuning, ZooUniform
+from .zoo_tuning import LiteZooTuning, ZooNoAlign, ZooTuning, ZooUniform
 
 METHODS: dict[str, type[Method]] = {
     m.name: m

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+from stable_baselines3.common.vec_env import VecEnv
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
+
+ModelFactory = Callable[[RunConfig, VecEnv], BaseAlgorithm]
 
 
 class Method:
@@ -45,8 +48,9 @@ class Method:
         # net_arch=[] keeps every method's policy the same shape as a NatureCNN policy.
         return dict(features_extractor_class=self.extractor_class, features_extractor_kwargs=kwargs, net_arch=[])
 
-    def initialize(self, model: BaseAlgorithm, config: RunConfig) -> None:
-        """Change the freshly built model's weights before training."""
+    def initialize(self, model: BaseAlgorithm, config: RunConfig, build: ModelFactory) -> None:
+        """Change the freshly built model's weights before training; ``build`` is the model
+        factory, for a method that needs another model of its config (``scratch_start``)."""
 
     def start(self, model: BaseAlgorithm, config: RunConfig) -> dict[str, Any] | None:
         """Work done once, when a run starts fresh (not when a model is rebuilt to be

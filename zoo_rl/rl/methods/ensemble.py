@@ -14,7 +14,7 @@ import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from zoo_rl.rl.zoo_files import source_nature_cnns
+from zoo_rl.rl.zoo.members import source_nature_cnns
 
 from .base import Method
 

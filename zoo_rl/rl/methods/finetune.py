@@ -17,10 +17,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from zoo_rl.envs import full_action_indices, game_list
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.manifest import member_game
-from zoo_rl.rl.zoo_files import action_head, member_file, nature_cnn_weights, read_policy_state_dict, sha256
+from zoo_rl.rl.zoo.manifest import member_game
+from zoo_rl.rl.zoo.members import action_head, member_file, nature_cnn_weights, read_policy_state_dict, sha256
 
-from .base import Method, nature_cnns
+from .base import Method, ModelFactory, nature_cnns
 
 
 class Finetune(Method):
@@ -28,7 +28,7 @@ class Finetune(Method):
     needs_source = True
     exportable = True
 
-    def initialize(self, model: BaseAlgorithm, config: RunConfig) -> None:
+    def initialize(self, model: BaseAlgorithm, config: RunConfig, build: ModelFactory) -> None:
         assert config.source is not None
         weights = nature_cnn_weights(config.source, in_channels=config.settings.frame_stack)
         with torch.no_grad():

@@ -16,8 +16,8 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
 from zoo_rl.core import kflow
-from zoo_rl.rl.extractor import TransferExtractor
-from zoo_rl.rl.zoo_files import source_nature_cnns
+from zoo_rl.rl.zoo.extractor import TransferExtractor
+from zoo_rl.rl.zoo.members import source_nature_cnns
 
 from .base import Method
 

@@ -17,15 +17,14 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
-from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.tensorboard import SummaryWriter
 
-from zoo_rl.devices import check_device
-from zoo_rl.errors import ConfigError
+from zoo_rl.envs.scores import human_normalized
 from zoo_rl.io_utils import atomic_write, atomic_write_text
-from zoo_rl.rl.atari_scores import human_normalized
-from zoo_rl.rl.callbacks import ExtractorLogger, PeriodicEval, ProgressBar, ScoreLogger
-from zoo_rl.rl.checkpoint import (
+from zoo_rl.rl.config import RunConfig
+from zoo_rl.rl.methods import Method, get_method
+from zoo_rl.rl.training.callbacks import ActingCache, ExtractorLogger, PeriodicEval, ProgressBar, ScoreLogger
+from zoo_rl.rl.training.checkpoint import (
     CHECKPOINT,
     FINISHED,
     Checkpointer,
@@ -35,60 +34,12 @@ from zoo_rl.rl.checkpoint import (
     remove_checkpoint,
     restore,
 )
-from zoo_rl.rl.config import RunConfig, algorithm_class, resolve_schedules
-from zoo_rl.rl.cost import policy_cost
-from zoo_rl.rl.evaluate import evaluate
-from zoo_rl.rl.extractor import detach_from_zoo
-from zoo_rl.rl.methods import Method, get_method
-from zoo_rl.rl.zoo_files import ZooFileError, ZooShell, member_file, member_name, nature_cnn_weights, sha256
+from zoo_rl.rl.training.evaluate import evaluate
+from zoo_rl.rl.training.models import build_model, make_env, validate
+from zoo_rl.rl.training.policy_cost import policy_cost
+from zoo_rl.rl.zoo.extractor import detach_from_zoo
+from zoo_rl.rl.zoo.members import member_name
 from zoo_rl.run_dir import RunDirectory
-
-
-def build_model(config: RunConfig, env: VecEnv, rebuild: bool = False) -> BaseAlgorithm:
-    """The SB3 model of ``config``, initialised by its method; with ``rebuild`` only its
-    architecture, for a trained run's own weights to be loaded over it: no zoo file is read
-    (the members are :class:`ZooShell` s), so a run directory is all that a rebuild needs."""
-    method = get_method(config.method)
-    hyperparams = resolve_schedules(config.hyperparams)
-    zoo = [ZooShell(member) for member in config.zoo] if rebuild else None
-    policy_kwargs = {**(hyperparams.pop("policy_kwargs", None) or {}), **method.policy_kwargs(config, zoo)}
-    try:
-        model = algorithm_class(config.algo)(
-            "CnnPolicy", env, seed=config.seed, device=config.device, policy_kwargs=policy_kwargs, **hyperparams
-        )
-    except (AssertionError, TypeError, ValueError) as err:
-        # Everything here comes from the user's hyperparameters and method options; SB3 checks
-        # the former with asserts, the zoo layers the latter with ValueErrors.
-        raise ConfigError(
-            f"cannot build the {config.algo} model from its hyperparameters and method options: {err}"
-        ) from err
-    if not rebuild:
-        method.initialize(model, config)
-    return model
-
-
-def validate(config: RunConfig, method: Method, read_files: bool = True) -> None:
-    """Check everything that can be checked before a run directory is made (the zoo and source
-    files too, unless ``read_files`` is false: a resumed run does not read them)."""
-    if method.needs_zoo and not config.zoo:
-        raise ConfigError(f"method {config.method!r} needs a zoo (--zoo FILE... or --zoo agents)")
-    if method.needs_source and not config.source:
-        raise ConfigError(f"method {config.method!r} needs --source FILE")
-    check_device(config.device)
-    if not read_files:
-        return
-    channels = config.settings.frame_stack
-    paths = list(config.zoo) + ([config.source] if config.source else [])
-    digests = {}
-    for path in paths:
-        nature_cnn_weights(path, in_channels=channels)
-    for path in config.zoo:
-        digest = sha256(member_file(path))
-        if digest in digests:
-            raise ZooFileError(
-                f"{path}: the same agent as {digests[digest]} (sha256 {digest[:12]}) is twice in the zoo"
-            )
-        digests[digest] = path
 
 
 def source_names(zoo: list[str]) -> list[str]:
@@ -152,7 +103,7 @@ def learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, method: Method
     checkpointer = Checkpointer(run_dir, config.checkpoint_freq, elapsed, last_saved=done)
     callbacks = [ProgressBar(config.steps), score_log, checkpointer]
     if method.needs_zoo:
-        callbacks.append(ExtractorLogger(source_names(config.zoo)))
+        callbacks += [ExtractorLogger(source_names(config.zoo)), ActingCache()]
     if config.eval_freq:
         evaluate_fn = partial(evaluate_model, config=config)
         callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, evaluate_fn, start_steps=done))
@@ -199,14 +150,6 @@ def run_logger(run_dir: Path, purge_step: int) -> Logger:
         output.writer.close()
         output.writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=purge_step)
     return Logger(folder=str(run_dir / "tb"), output_formats=[output])
-
-
-def make_env(config: RunConfig) -> VecEnv:
-    from zoo_rl.envs import make_atari_vec_env
-
-    return make_atari_vec_env(
-        config.game, config.n_envs, config.seed, config.settings, backend=config.backend, training=True
-    )
 
 
 def evaluate_model(model: BaseAlgorithm, config: RunConfig) -> list[float]:

@@ -12,15 +12,15 @@ import torch
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write
-from zoo_rl.rl.extractor import TransferExtractor
 from zoo_rl.rl.methods import METHODS, get_method
-from zoo_rl.rl.policies import load_run_model
+from zoo_rl.rl.report.load import load_run_model
+from zoo_rl.rl.training.models import build_model
+from zoo_rl.rl.zoo.extractor import TransferExtractor
 
 NATURE_CNN_KEY = re.compile(r"^(?P<prefix>.*?)(?P<key>(cnn\.\d+|linear\.0)\.(weight|bias))$")
 
 
 def export_run(run_dir: Path, output: Path) -> Path:
-    from zoo_rl.rl.train import build_model
 
     model, config = load_run_model(Path(run_dir))
     if not get_method(config.method).exportable:

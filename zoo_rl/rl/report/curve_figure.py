@@ -1,5 +1,5 @@
 """The learning-curve figure: one panel per game, one line per method, mean over seeds with
-a 95% bootstrap band (:mod:`zoo_rl.rl.curves`); the plotted numbers go to CSV beside it."""
+a 95% bootstrap band (:mod:`zoo_rl.rl.report.curves`); the plotted numbers go to CSV beside it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo_rl.io_utils import atomic_write, atomic_write_csv
-from zoo_rl.rl.curves import curve_table
-from zoo_rl.rl.runs import find_runs
+from zoo_rl.rl.report.curves import curve_table
+from zoo_rl.rl.report.runs import find_runs
 
 
 def plot_runs(

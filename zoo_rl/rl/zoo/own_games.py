@@ -21,8 +21,8 @@ import torch
 
 from zoo_rl.envs import AtariSettings, game_list
 from zoo_rl.io_utils import atomic_write_text
-from zoo_rl.rl.random_play import random_play
-from zoo_rl.rl.zoo_files import sha256
+from zoo_rl.rl.zoo.members import sha256
+from zoo_rl.rl.zoo.random_play import random_play
 
 CACHE_NAME = "own_games.json"
 OWN_GAME_SEED = 20_000  # apart from training's and evaluation's seeds

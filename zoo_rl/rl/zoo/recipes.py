@@ -17,7 +17,7 @@ channel alignment (the matching at the start aligns the members) and unscaled gr
 a zoo whose gates sit on one member trains as that member alone would (finetuning it, or scratch
 for the fresh member); a trainable alignment made the network that acts move 1.4-2.1x as far per update, and
 gradients scaled by the number of members gave the reference ~6 times a plain layer's gradient
-and made PPO's global clip act on nearly every step (docs/results.md, section 3).
+and made PPO's global clip act on nearly every step (docs/recipes.md).
 """
 
 from __future__ import annotations

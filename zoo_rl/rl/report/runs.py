@@ -7,8 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
+from zoo_rl.rl.training.checkpoint import FINISHED
 
 
 def find_runs(paths: list[Path], finished_only: bool = False) -> list[Path]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_rl.rl.checkpoint import FINISHED
-from zoo_rl.rl.runs import seed_groups
+from zoo_rl.rl.report.runs import seed_groups
+from zoo_rl.rl.training.checkpoint import FINISHED
 from zoo_rl.stats import mean_interval
 
 

@@ -11,10 +11,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from zoo_rl.core import zoo_layers
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.extractor import SCRATCH_MEMBER, ZooNatureCNN, zoo_extractors
-from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
+from zoo_rl.rl.zoo.extractor import SCRATCH_MEMBER, ZooNatureCNN, zoo_extractors
+from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
+from zoo_rl.rl.zoo.start import START_ENVS, START_STEPS, prepare_zoo
 
-from .base import Method, nature_cnns
+from .base import Method, ModelFactory, nature_cnns
 
 # Options of the method's initialisation and start, not of the extractor.
 START_OPTIONS = ("match_channels", "reference_prior", "scratch_start")
@@ -40,18 +41,17 @@ class ZooTuning(Method):
         options = {k: v for k, v in self._options(config).items() if k not in START_OPTIONS}
         return dict(lite=self.lite, **options)
 
-    def initialize(self, model, config: RunConfig) -> None:
+    def initialize(self, model, config: RunConfig, build: ModelFactory) -> None:
         """Option ``scratch_start``: the fresh member and the heads start as the scratch run of
         the same seed, and the random stream goes on as scratch's (:func:`start_as_scratch`)."""
         if self._options(config).get("scratch_start"):
-            start_as_scratch(model, config)
+            start_as_scratch(model, config, build)
 
     def start(self, model, config: RunConfig) -> dict[str, Any] | None:
         """Recipe ``transfer`` (option ``match_channels``): choose the reference member, match
         every member's units to it on target frames and start the gates on it
-        (``zoo_rl.rl.inspection.prepare_zoo``, never on more frames than the run trains on);
+        (``zoo_rl.rl.zoo.start.prepare_zoo``, never on more frames than the run trains on);
         option ``reference_prior``: the reference's starting coefficient (the recipe's default)."""
-        from zoo_rl.rl.inspection import START_ENVS, START_STEPS, prepare_zoo
 
         options = self._options(config)
         recipe = RECIPES[options.get("recipe", DEFAULT_RECIPE)]
@@ -95,7 +95,7 @@ class ZooUniform(ZooTuning):
         return {"fixed_gates": "uniform"}
 
 
-def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
+def start_as_scratch(model: BaseAlgorithm, config: RunConfig, build: ModelFactory) -> None:
     """Give ``model`` the start of the scratch run of the same config and seed: its fresh member
     becomes scratch's NatureCNN, its heads scratch's heads, and torch's, numpy's and Python's
     generators are left where scratch's stand after building its model.
@@ -106,13 +106,11 @@ def start_as_scratch(model: BaseAlgorithm, config: RunConfig) -> None:
     updates (exactly without the norm-preserving rescale, up to float rounding with it;
     tests/test_rl.py), and any zoo run gets scratch's draws as far as they go: a paired
     comparison with scratch."""
-    from zoo_rl.rl.train import build_model
-
     extractors = zoo_extractors(model)
     if not extractors or any(e.member_names[-1] != SCRATCH_MEMBER for e in extractors):
         raise ConfigError("method option scratch_start needs the fresh member (scratch_member=true)")
     scratch_config = replace(config, method="scratch", zoo=[], source=None, method_options={})
-    copy_scratch_start(model, build_model(scratch_config, model.env))
+    copy_scratch_start(model, build(scratch_config, model.env))
 
 
 def copy_scratch_start(model: BaseAlgorithm, scratch: BaseAlgorithm) -> None:

@@ -15,8 +15,8 @@ import numpy as np
 
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_csv
-from zoo_rl.rl.curves import binned
-from zoo_rl.rl.runs import find_runs, seed_groups
+from zoo_rl.rl.report.curves import binned
+from zoo_rl.rl.report.runs import find_runs, seed_groups
 
 
 def read_gates(run_dir: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:

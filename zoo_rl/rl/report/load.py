@@ -19,16 +19,16 @@ from torch import nn
 
 from zoo_rl.envs import AtariSettings, display_name, make_atari_vec_env
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl.checkpoint import load_policy
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.evaluate import Actor
-from zoo_rl.rl.zoo_files import NATURE_CNN_KEYS, action_head, extractor_prefix, read_policy_state_dict
+from zoo_rl.rl.training.checkpoint import load_policy
+from zoo_rl.rl.training.evaluate import Actor
+from zoo_rl.rl.training.models import build_model
+from zoo_rl.rl.zoo.members import NATURE_CNN_KEYS, action_head, extractor_prefix, read_policy_state_dict
 
 
 def load_run_model(run_dir: Path, device: str | None = None) -> tuple[BaseAlgorithm, RunConfig]:
     """The run's SB3 model, built from its config, with its final weights (weights only), on
     ``device`` (default: the run's own, or the CPU where that is not here)."""
-    from zoo_rl.rl.train import build_model
 
     config = RunConfig.load(run_dir / "config.yaml")
     if device is not None:

@@ -20,7 +20,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
 from zoo_rl.core import merge, mergeable
-from zoo_rl.costs import forward_cost
+from zoo_rl.macs import forward_cost
 
 TRAIN_BATCH = 256
 

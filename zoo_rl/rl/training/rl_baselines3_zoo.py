@@ -10,7 +10,7 @@ With the default recipe the hyperparams also name :class:`ZooStart`, a callback 
 fresh model the start ``zoo-rl transfer`` gives a run (``zoo_rl.rl.prepare_zoo``: the reference
 member chosen on the target's frames, every member matched to it, the gates started on it): without
 it the zoo starts from uniform gates over unmatched members, which on DemonAttack trained no better
-than scratch (docs/results.md, section 3).
+than scratch (docs/recipes.md).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from zoo_rl.envs import AtariSettings
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import algo_defaults
-from zoo_rl.rl.extractor import ZooNatureCNN
-from zoo_rl.rl.inspection import START_STEPS, prepare_zoo
-from zoo_rl.rl.manifest import zoo_paths
-from zoo_rl.rl.recipes import DEFAULT_RECIPE, RECIPES
+from zoo_rl.rl.zoo.extractor import ZooNatureCNN
+from zoo_rl.rl.zoo.manifest import zoo_paths
+from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
+from zoo_rl.rl.zoo.start import START_STEPS, prepare_zoo
 
 
 def rl_zoo_hyperparams(

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from zoo_rl.core import FeatureDistillation, KnowledgeFlow, gate_coefficients
-from zoo_rl.rl.extractor import ZooNatureCNN
+from zoo_rl.core import FeatureDistillation, KnowledgeFlow, gate_coefficients, set_acting_cache
+from zoo_rl.rl.zoo.extractor import ZooNatureCNN
 
 SCORE_FIELDS = ("agent_steps", "frames", "score", "episode_frames", "wall_s", "game")
 
@@ -29,9 +29,7 @@ class ScoreLogger(BaseCallback):
 
     def __init__(self, path: Path, frame_skip: int, game: str, wall_offset: float = 0.0, report_every: int = 0):
         super().__init__()
-        self.path = path
-        self.frame_skip = frame_skip
-        self.game = game
+        self.path, self.frame_skip, self.game = path, frame_skip, game  # where and what each finished game is
         self.report_every = report_every
         self._file = None
         self._writer = None
@@ -171,3 +169,17 @@ class ProgressBar(BaseCallback):
     def _on_training_end(self) -> None:
         self._bar.refresh()
         self._bar.close()
+
+
+class ActingCache(BaseCallback):
+    """During each rollout, lite (and frozen-gate) zoo layers mix their weights once and act as one
+    plain layer; nothing writes the weights while the agent only acts (``zoo_rl.core.set_acting_cache``)."""
+
+    def _on_rollout_start(self) -> None:
+        set_acting_cache(self.model.policy, True)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        set_acting_cache(self.model.policy, False)

@@ -11,14 +11,10 @@ from typing import TYPE_CHECKING
 import yaml
 
 from zoo_rl.errors import ConfigError
+from zoo_rl.rl.defaults import RUN_DEFAULTS
 
 if TYPE_CHECKING:  # imported where used: parsing a command line must not load torch and SB3
     from zoo_rl.rl.config import RunConfig
-
-
-# The defaults of a run's settings, written once: the flags below and RunConfig's fields read them.
-RUN_DEFAULTS: dict[str, object] = dict(backend="ale_vector", eval_episodes=10, eval_freq=0, checkpoint_freq=25_000,
-                                       device="auto")  # fmt: skip
 
 
 DEVICE_HELP = "torch device: auto (a CUDA GPU where there is one, else the CPU), cpu, cuda or cuda:N"
@@ -119,9 +115,9 @@ def run_config(args: argparse.Namespace, command: str, **extra) -> RunConfig:
 
 def transfer_configs(args: argparse.Namespace) -> list[RunConfig]:
     """The run configs of a ``transfer`` command line: one, or one per source with ``--source all``."""
-    from zoo_rl.rl.manifest import zoo_paths
     from zoo_rl.rl.methods import get_method
-    from zoo_rl.rl.zoo_files import pin_member
+    from zoo_rl.rl.zoo.manifest import zoo_paths
+    from zoo_rl.rl.zoo.members import pin_member
 
     zoo = zoo_paths(args.zoo) if args.zoo else []
     sources = zoo if args.source == "all" else [pin_member(args.source) if args.source else None]

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_rl.envs.scores import REFERENCE_SCORES, human_normalized
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write, atomic_write_csv, atomic_write_text
-from zoo_rl.rl.atari_scores import REFERENCE_SCORES, human_normalized
-from zoo_rl.rl.checkpoint import FINISHED
 from zoo_rl.rl.config import RunConfig
-from zoo_rl.rl.curves import binned_curve
-from zoo_rl.rl.runs import seed_groups
+from zoo_rl.rl.report.curves import binned_curve
+from zoo_rl.rl.report.runs import seed_groups
+from zoo_rl.rl.training.checkpoint import FINISHED
 from zoo_rl.stats import aggregate_intervals, improvement_probability, mean_interval, performance_profiles
 
 COST_KEYS = ("train_gmacs", "train_params", "inference_gmacs", "inference_params", "train_env_steps_per_s")

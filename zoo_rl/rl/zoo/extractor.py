@@ -37,9 +37,9 @@ from zoo_rl.core import (
 )
 from zoo_rl.errors import ConfigError
 
-from .manifest import member_game
+from .matching import correlation, permute_member, unit_samples
+from .members import ZooShell, member_file, member_name, nature_cnn_weights
 from .recipes import DEFAULT_RECIPE, RECIPES
-from .zoo_files import ZooShell, member_file, member_name, nature_cnn_weights
 
 # NatureCNN's weighted layers in order; each is followed by a ReLU, the Flatten sits before linear.0.
 CHAIN: tuple[str, ...] = ("cnn.0", "cnn.2", "cnn.4", "linear.0")
@@ -63,7 +63,7 @@ class ZooNatureCNN(TransferExtractor):
 
     :param zoo: SB3 model zips (PPO, A2C, DQN, QR-DQN, mixed freely) with NatureCNN policies.
     :param lite: lite Zoo-Tuning (batch-level gate with an EMA, mergeable into one NatureCNN).
-    :param recipe: the defaults of the options below (``zoo_rl.rl.recipes``): ``"transfer"``
+    :param recipe: the defaults of the options below (``zoo_rl.rl.zoo.recipes``): ``"transfer"``
         or ``"paper"`` (the layer as published); an option given explicitly wins.
     :param gate_norm: ``"softmax"``, ``"normalized"`` (sigmoid divided by its sum) or
         ``"official"`` (the paper's plain sigmoid; see ``zoo_rl.core.Gate``).
@@ -132,13 +132,7 @@ class ZooNatureCNN(TransferExtractor):
             for p in zoo
         ]
         self.member_names = [member_name(p) for p in zoo]
-        # Each source's own game (from its zoo's manifest; None if unknown): the start compares
-        # how a source sees the target with how it sees its own game.  A shell's files are not
-        # read (a reloaded run needs neither its zoo nor the zoo's manifest).
-        self.member_games: dict[str, str | None] = {
-            member_name(p): None if isinstance(p, ZooShell) else member_game(p) for p in zoo
-        }
-        # where the start keeps each source's features on its own game (zoo_rl.rl.own_games)
+        # where the start keeps each source's features on its own game (zoo_rl.rl.zoo.own_games)
         self.member_files: dict[str, str | None] = {
             member_name(p): None if isinstance(p, ZooShell) else str(member_file(p)) for p in zoo
         }
@@ -266,18 +260,18 @@ class ZooNatureCNN(TransferExtractor):
         quality = []
         for index, layer in enumerate(chain):
             outputs = [_member_forward(layer, i, inputs[i]) for i in range(m)]
-            ref = _unit_samples(outputs[reference])
+            ref = unit_samples(outputs[reference])
             scores = []
             for i in range(m):
                 if i == reference:
                     continue
-                corr = _correlation(ref, _unit_samples(outputs[i]))
+                corr = correlation(ref, unit_samples(outputs[i]))
                 rows, perm = linear_sum_assignment(corr.cpu().numpy(), maximize=True)
                 perm_t = torch.as_tensor(perm, device=device)
                 scores.append(float(corr[rows, perm].mean()))
-                _permute_member(layer, i, perm_t, outputs_of=True)
+                permute_member(layer, i, perm_t, outputs_of=True)
                 if index + 1 < len(chain):
-                    _permute_member(chain[index + 1], i, perm_t, outputs_of=False)
+                    permute_member(chain[index + 1], i, perm_t, outputs_of=False)
                 outputs[i] = outputs[i][:, perm_t]
             quality.append(float(np.mean(scores)) if scores else 1.0)
             inputs = [torch.relu(o).flatten(1) if index + 2 == len(chain) else torch.relu(o) for o in outputs]
@@ -317,38 +311,6 @@ def _mixture_forward(layer: ZooLayer, i: int, j: int, x: torch.Tensor) -> torch.
     """The layer whose weights are the plain 50/50 mean of members ``i`` and ``j``'s, on ``x``."""
     bias = None if layer.biases is None else (layer.biases[i] + layer.biases[j]) / 2
     return layer._apply_one(x, (layer.weights[i] + layer.weights[j]) / 2, bias)
-
-
-def _unit_samples(y: torch.Tensor) -> torch.Tensor:
-    """(samples, units): every observation and position is a sample of a channel."""
-    return y.transpose(0, 1).flatten(1).T if y.dim() == 4 else y
-
-
-def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pearson correlation of every column of ``a`` with every column of ``b``; 0 for a constant unit."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    a = a / a.norm(dim=0).clamp_min(1e-12)
-    b = b / b.norm(dim=0).clamp_min(1e-12)
-    return a.T @ b
-
-
-def _permute_member(layer: ZooLayer, i: int, perm: torch.Tensor, outputs_of: bool) -> None:
-    """Reorder member ``i``'s output units (``outputs_of``) or input units of ``layer``.
-
-    A linear layer that reads a flattened (C, H, W) map takes a channel permutation as a
-    permutation of blocks of H*W inputs."""
-    w = layer.weights.data[i]
-    if outputs_of:
-        w.copy_(w[perm])
-        if layer.biases is not None:
-            layer.biases.data[i].copy_(layer.biases.data[i][perm])
-        return
-    if w.dim() == 2 and w.shape[1] != perm.numel():
-        block = w.shape[1] // perm.numel()
-        w.copy_(w.view(w.shape[0], perm.numel(), block)[:, perm].reshape_as(w))
-    else:
-        w.copy_(w[:, perm])
 
 
 def fresh_nature_cnn_weights(

@@ -9,6 +9,7 @@ from typing import Any
 
 from zoo_rl.errors import ZooRlError, ZooWarning
 from zoo_rl.io_utils import atomic_write_text
+from zoo_rl.rl.zoo.members import is_hub_member, pin_member
 
 MANIFEST_NAME = "manifest.json"
 ENTRY_KEYS = ("file", "game", "algorithm", "agent_steps", "seed", "eval", "sha256")
@@ -70,7 +71,6 @@ def zoo_paths(spec: list[str]) -> list[str]:
     directory without a manifest for every ``.zip`` in it, with a :class:`ZooWarning`, since
     their games are then unknown); a Hub member (``hf://owner/repo``) is fetched and pinned to
     the commit it came from."""
-    from zoo_rl.rl.zoo_files import is_hub_member, pin_member
 
     paths: list[str] = []
     for item in spec:
