@@ -115,7 +115,7 @@ def test_version_is_the_installed_packages(capsys):
 
 
 def test_the_progress_bar_of_a_resumed_run_ends_at_its_budget(tiny_hyperparams, tmp_path, monkeypatch):
-    from zoo_rl.rl import callbacks
+    from zoo_rl.rl.training import callbacks
 
     seen = []
     real = callbacks.ProgressBar._on_training_end
