@@ -648,7 +648,8 @@ def test_start_chooses_the_source_whose_own_game_the_target_resembles(tiny_zoo):
                       reference_prior=0.95, games=games)  # fmt: skip
     breakout = next(name for name, game in games.items() if game == "Breakout")
     assert set(start["domain_shift"]) == set(games)
-    assert start["reference"] == breakout and start["why"].startswith("closest source")
+    assert start["reference"] == breakout and "closest source" in start["why"]
+    assert start["target_in_zoo"] == [breakout]  # and the start says so
     assert start["domain_shift"][breakout] < start["domain_shift"][next(n for n in games if n != breakout)]
 
 
