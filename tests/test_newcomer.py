@@ -74,6 +74,17 @@ def test_a_device_that_is_not_there_is_refused_before_anything_is_made(verb, tmp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("verb", ["eval", "inspect"])
+def test_eval_and_inspect_refuse_a_device_that_is_not_there(verb, tiny_zoo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    member = next(tiny_zoo.glob("*.zip"))
+    argv = {"eval": ["eval", member, "--game", "Breakout"], "inspect": ["inspect", "Breakout", "--zoo", tiny_zoo,
+                                                                         "-o", tmp_path / "i.json"]}[verb]  # fmt: skip
+    assert run_cli(*argv, "--device", "cuda") == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "i.json").exists()
+
+
 def test_a_folder_of_agents_without_a_manifest_is_a_zoo_with_a_warning(tiny_zoo, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()
