@@ -106,6 +106,7 @@ BAD = {
     "corrupt parent": (lambda t: ["Pong", "--init", corrupt_parent(t)], "broken.zip: not a zip file"),
     "unknown game in a multi-game list": (lambda t: ["Pong", "Breakot"], "unknown Atari game 'Breakot'"),
     "a game twice": (lambda t: ["Pong", "Breakout", "Pong"], "Pong named twice"),
+    "a game without reference scores": (lambda t: ["Pong", "Carnival"], "no random/human reference score for Carnival"),
 }
 
 

@@ -17,6 +17,7 @@ import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
 from zoo_rl.envs import AtariSettings, UnknownGameError, display_name, game_list
+from zoo_rl.envs.scores import REFERENCE_SCORES
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import atomic_write_text, read_yaml
 from zoo_rl.records import check_types, from_mapping
@@ -156,6 +157,9 @@ class RunConfig:
                 raise ConfigError(f"game {self.game!r}: several games need env setting full_action_space: true")
             if self.n_envs % len(games):
                 raise ConfigError(f"n_envs must be a multiple of the {len(games)} games, got {self.n_envs}")
+            unscored = [g for g in games if g not in REFERENCE_SCORES]
+            if unscored:  # a multi-game run reports the mean of its games' human-normalised scores
+                raise ConfigError(f"game {self.game!r}: no random/human reference score for {', '.join(unscored)}")
             if self.eval_freq:
                 raise ConfigError("eval_freq: periodic evaluation plays one game; multi-game runs evaluate at the end")
         if self.command not in COMMANDS:
