@@ -10,11 +10,16 @@ Sections (all in one process, medians over repeats, ratios to the NatureCNN / sc
   envs       environment throughput of the two backends (random actions)
   cost       MACs per observation and parameters per method (torch's flop counter)
   layers     per-layer aggregation strategies (grouped / mix)
+  peer       whole processes, one after another, on the same game and budget: RL Zoo's PPO
+             trainer (the rl-zoo extra) and ``zoo-rl transfer`` scratch, lite and zoo with the
+             shipped zoo and its start (not in the default sections: minutes per run)
 
-The zoo is m random NatureCNN agents written as SB3-style zips, so nothing is downloaded.
+The zoo is m random NatureCNN agents written as SB3-style zips, so nothing is downloaded; the
+peer section uses the shipped zoo (``agents/``), whose start a user's run would make.
 
     .venv/bin/python scripts/benchmark.py --json bench.json            # CPU, ~3 minutes
     .venv/bin/python scripts/benchmark.py --device cuda --json gpu.json # on a CUDA machine
+    .venv/bin/python scripts/benchmark.py --peer --json peer.json       # vs RL Zoo, ~12 minutes
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ import torch
 from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
-from zoo_rl.core import CONV_STRATEGIES, LINEAR_STRATEGIES, ZooConv2d, ZooLinear
+from zoo_rl.core import CONV_STRATEGIES, LINEAR_STRATEGIES, ZooConv2d, ZooLinear, ZooOptions
 from zoo_rl.rl.methods.ensemble import EnsembleNatureCNN
 from zoo_rl.rl.zoo.extractor import ZooNatureCNN
+from zoo_rl.rl.zoo.recipes import recipe
 
 SPACE = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 SECTIONS = ("extractor", "inference", "ppo", "envs", "cost", "layers")
+ROOT = Path(__file__).resolve().parent.parent
+PEER_METHODS = ("scratch", "lite", "zoo")
 
 
 def write_zoo(folder: Path, m: int) -> list[str]:
@@ -103,10 +111,7 @@ def extractors(zoo: list[str], device: torch.device) -> dict[str, nn.Module]:
         "zoo": ZooNatureCNN(SPACE, zoo).to(device),
         "lite": ZooNatureCNN(SPACE, zoo, lite=True).to(device),
         "ensemble": EnsembleNatureCNN(SPACE, zoo).to(device),
-        # the paper's gate recipe applied to the flat 3136-d input of the linear layer
-        "zoo flat gate": ZooNatureCNN(SPACE, zoo, linear_gate="flat").to(device),
-        "lite flat gate": ZooNatureCNN(SPACE, zoo, lite=True, linear_gate="flat").to(device),
-        "zoo mix convs": ZooNatureCNN(SPACE, zoo, conv_strategy="mix").to(device),
+        "zoo mix convs": ZooNatureCNN(SPACE, zoo, recipe=recipe(conv_strategy="mix")).to(device),
     }
 
 
@@ -212,11 +217,57 @@ def bench_layers(m, device, repeats, batch) -> dict[str, dict[str, float]]:
         weights = [plain.weight.detach() + 0.01 * torch.randn_like(plain.weight) for _ in range(m)]
         biases = [plain.bias.detach()] * m
         conv = isinstance(plain, nn.Conv2d)
+
+        def options(strategy: str, conv: bool = conv) -> ZooOptions:
+            return ZooOptions(conv_strategy=strategy) if conv else ZooOptions(linear_strategy=strategy)
+
         for strategy in CONV_STRATEGIES if conv else LINEAR_STRATEGIES:
-            layer = (ZooConv2d if conv else ZooLinear).from_sources(plain, weights, biases, strategy=strategy)
+            layer = (ZooConv2d if conv else ZooLinear).from_sources(plain, weights, biases, options(strategy))
             steps[strategy] = training_step(layer.to(device), x)
         result[name] = interleaved_medians(steps, repeats, device)
     return result
+
+
+def bench_peer(game: str, steps: int, device: str, workdir: Path) -> dict[str, dict[str, float]]:
+    """Whole-process agent steps/s of RL Zoo's PPO and of zoo-rl's scratch, lite and zoo, one
+    after another on ``game`` without sticky actions (RL Zoo's ``NoFrameskip-v4``), and zoo-rl's
+    training-only rate from each run's cost.json.  zoo-rl's processes include what a user's run
+    includes (the start, checkpoints, the final evaluation, here of one game)."""
+    import subprocess
+    import sys
+
+    runs = {"RL Zoo": [sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", f"{game}NoFrameskip-v4",
+                       "-n", str(steps), "--seed", "0", "--eval-freq", "-1", "--device", device,
+                       "-f", str(workdir / "rl_zoo")]}  # fmt: skip
+    for method in PEER_METHODS:
+        zoo = [] if method == "scratch" else ["--zoo", str(ROOT / "agents")]
+        runs[method] = [sys.executable, "-m", "zoo_rl", "transfer", game, "--method", method, "--steps", str(steps),
+                        "--seed", "0", "--env-preset", "no_sticky", "--eval-episodes", "1", "--device", device,
+                        "--out", str(workdir / "zoo_rl"), *zoo]  # fmt: skip
+    result = {}
+    for name, command in runs.items():
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+        result[name] = {"seconds": seconds, "whole_process": steps / seconds}
+        costs = list((workdir / "zoo_rl").glob(f"{game}_{name}_ppo_s0/cost.json"))
+        if costs:
+            cost = json.loads(costs[0].read_text())
+            result[name].update(training_only=cost["train_env_steps_per_s"], train_mmacs=cost["train_gmacs"] * 1e3)
+        print(f"  {name:8s} {seconds:6.1f} s", flush=True)
+    return result
+
+
+def report_peer(result: dict[str, dict[str, float]]) -> None:
+    anchor = result["RL Zoo"]["whole_process"]
+    floor = result["scratch"].get("train_mmacs")
+    print(f"{'run':8s} {'steps/s':>8s} {'x RL Zoo':>9s} {'training only':>14s} {'train MMACs':>12s} {'x scratch':>10s}")
+    for name, r in result.items():
+        training = f"{r['training_only']:14.0f}" if "training_only" in r else f"{'-':>14s}"
+        macs = f"{r['train_mmacs']:12.1f} {r['train_mmacs'] / floor:10.2f}" if "train_mmacs" in r else ""
+        print(f"{name:8s} {r['whole_process']:8.1f} {r['whole_process'] / anchor:9.2f} {training} {macs}")
 
 
 def main() -> None:
@@ -229,6 +280,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--peer", action="store_true", help="only the peer section: RL Zoo's PPO against zoo-rl")
+    parser.add_argument("--peer-game", default="DemonAttack")
+    parser.add_argument("--peer-steps", type=int, default=30_720, help="agent steps per peer run")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -245,6 +299,13 @@ def main() -> None:
         "batch": args.batch,
     }
     print(json.dumps(out["machine"]))
+    if args.peer:
+        out["peer"] = {"game": args.peer_game, "steps": args.peer_steps}
+        print(f"whole processes on {args.peer_game}, {args.peer_steps} agent steps each, one after another")
+        with tempfile.TemporaryDirectory() as tmp:
+            out["peer"]["runs"] = bench_peer(args.peer_game, args.peer_steps, args.device, Path(tmp))
+        report_peer(out["peer"]["runs"])
+        args.only = []
     with tempfile.TemporaryDirectory() as tmp:
         zoo = write_zoo(Path(tmp), args.sources)
         if "extractor" in args.only:

@@ -120,6 +120,10 @@ BAD = {
     "unknown game": (lambda z, t: {"--target": "Pongg"}, "unknown Atari game 'Pongg'"),
     "unknown method": (lambda z, t: {"--method": "zootuning"}, "unknown method 'zootuning'"),
     "unknown method option": (lambda z, t: {"--method-option": "gates=2"}, "unknown option(s) ['gates']"),
+    "method option out of range": (
+        lambda z, t: {"--method-option": "gate_temperature=0"},
+        "recipe transfer: gate_temperature must be > 0, got 0",
+    ),
     "scratch start without a fresh member": (
         lambda z, t: {"--method-option": ("scratch_member=false", "scratch_start=true")},
         "method option scratch_start needs the fresh member (scratch_member=true)",

@@ -13,17 +13,18 @@ from zoo_rl.core import (
     LINEAR_STRATEGIES,
     ZooConv2d,
     ZooLinear,
+    ZooOptions,
     freeze_gates,
-    gate_coefficients,
     merge,
+    readouts,
     set_acting_cache,
     set_prior,
     zoo_layers,
     zooify,
 )
 
-# The options that make a zoo of unrelated sources trainable (see zoo_rl.core.layers).
-TRANSFER = dict(gate_norm="softmax", gate_temperature=0.1, shared_prior=True, rescale=True, source_grad_scale=3.0)
+# The options that make a zoo of unrelated sources trainable (see zoo_rl.core.ZooOptions).
+TRANSFER = ZooOptions(gate_norm="softmax", gate_temperature=0.1, shared_prior=True, rescale=True)
 
 
 def nature_cnn() -> nn.Module:
@@ -70,19 +71,20 @@ def obs(batch: int = 6, seed: int = 1) -> torch.Tensor:
 @pytest.mark.parametrize("linear_strategy", LINEAR_STRATEGIES)
 def test_identical_sources_reproduce_the_source(conv_strategy, linear_strategy):
     template = nature_cnn()
-    zoo = zooify(template, [template.state_dict()] * 3, conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    zoo = zooify(
+        template, [template.state_dict()] * 3, ZooOptions(conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    )
     x = obs()
     torch.testing.assert_close(zoo(x), template(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(("norm", "scale"), [("official", 1.5), ("normalized", 1.0)])
-def test_gate_norm_scales_identical_sources(norm, scale):
-    """With a neutral gate (sigmoid = 0.5 each), the paper's plain sigmoid sums to m/2."""
+@pytest.mark.parametrize("norm", ["normalized", "softmax"])
+def test_gate_coefficients_sum_to_one_so_identical_sources_stay_one_source(norm):
     w, b = torch.randn(8, 3, 3, 3), torch.randn(8)
-    layer = ZooConv2d([w] * 3, [b] * 3, padding=1, gate_norm=norm)
-    nn.init.zeros_(layer.gate.fc2.weight)
+    layer = ZooConv2d([w] * 3, [b] * 3, padding=1, options=ZooOptions(gate_norm=norm))
+    nn.init.normal_(layer.gate.fc2.weight)
     x = torch.randn(2, 3, 10, 10)
-    expected = torch.nn.functional.conv2d(x, scale * w, scale * b, padding=1)
+    expected = torch.nn.functional.conv2d(x, w, b, padding=1)
     torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -102,8 +104,8 @@ def test_one_hot_gate_reproduces_that_source(k):
 def test_per_sample_strategies_agree(conv_strategy, linear_strategy):
     template = nature_cnn()
     sources = random_sources(template, 4)
-    ref = zooify(template, sources, conv_strategy="mix", linear_strategy="mix")
-    other = zooify(template, sources, conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    ref = zooify(template, sources, ZooOptions(conv_strategy="mix", linear_strategy="mix"))
+    other = zooify(template, sources, ZooOptions(conv_strategy=conv_strategy, linear_strategy=linear_strategy))
     other.load_state_dict(ref.state_dict())
     x = obs()
     torch.testing.assert_close(other(x), ref(x), rtol=1e-4, atol=1e-5)
@@ -137,7 +139,7 @@ def test_acting_without_gradients_follows_every_in_place_change(lite):
     in-place change of a parameter or buffer (optimizer step, EMA, load_state_dict) must
     refresh them."""
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=lite).eval()
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=lite)).eval()
     x = obs(batch=2)
     with torch.no_grad():
         before = zoo(x)
@@ -153,7 +155,7 @@ def test_the_acting_cache_gives_the_same_outputs_and_is_dropped_when_training_re
     weights once; the outputs are those of mixing at every call, and a step back into training
     mode (where an optimizer writes the weights) drops what was kept."""
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=True)
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=True))
     x = obs(batch=2)
     zoo.eval()
     with torch.no_grad():
@@ -175,13 +177,15 @@ def test_the_acting_cache_gives_the_same_outputs_and_is_dropped_when_training_re
 
 def test_lite_eval_equals_merged_model():
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=True)
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=True))
     zoo.train()
-    initial_ema = {k: v["ema"] for k, v in gate_coefficients(zoo).items()}
+    sources = ["a", "b", "c"]
+    initial = readouts(zoo, sources)
+    assert set(initial) == {f"gate_{kind}/{layer}/{s}" for kind in ("last", "ema") for layer in "0247" for s in sources}
     for seed in range(5):
         zoo(obs(seed=seed))
-    moved = gate_coefficients(zoo)
-    assert any(not torch.allclose(moved[k]["ema"], initial_ema[k]) for k in moved)
+    moved = readouts(zoo, sources)
+    assert any(moved[tag] != pytest.approx(initial[tag], abs=1e-6) for tag in moved if tag.startswith("gate_ema"))
     zoo.eval()
     merged = merge(zoo)
     x = obs(seed=99)
@@ -192,7 +196,7 @@ def test_merging_draws_no_random_number():
     """Merging mid-training (a look at the acting network, a cost measurement) must leave the
     training's random stream as it was: the plain layers are built without a default init."""
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=True)
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=True))
     state = torch.get_rng_state()
     merge(zoo)
     assert torch.equal(torch.get_rng_state(), state)
@@ -200,7 +204,7 @@ def test_merging_draws_no_random_number():
 
 def test_lite_training_uses_batch_mean_and_ema_rule():
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=True, ema_momentum=0.9)
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=True, ema_momentum=0.9))
     layer = zoo_layers(zoo)["0"]
     before = layer.ema.clone()
     x = obs()
@@ -212,7 +216,7 @@ def test_lite_training_uses_batch_mean_and_ema_rule():
 
 def test_lite_eval_runs_no_gate():
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 2), lite=True).eval()
+    zoo = zooify(template, random_sources(template, 2), ZooOptions(lite=True)).eval()
     calls = []
     for layer in zoo_layers(zoo).values():
         layer.gate.register_forward_hook(lambda *a: calls.append(1))
@@ -222,7 +226,7 @@ def test_lite_eval_runs_no_gate():
 
 def test_merged_module_has_template_keys_shapes_and_size():
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=True)
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=True))
     merged = merge(zoo)
     assert [type(m) for m in merged.modules()] == [type(m) for m in template.modules()]
     assert {k: v.shape for k, v in merged.state_dict().items()} == {
@@ -246,7 +250,7 @@ def test_full_zoo_cannot_be_merged_without_frozen_gates():
 def test_gradients_reach_sources_alignment_and_gate(lite):
     template = nature_cnn()
     torch.manual_seed(0)
-    zoo = zooify(template, random_sources(template, 3), lite=lite, align_linear=True)
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=lite, align_linear=True))
     # Centred inputs: with all-positive frames a 2-unit gate hidden layer can start dead.
     x = torch.randn(6, 4, 84, 84, generator=torch.Generator().manual_seed(1))
     zoo(x).pow(2).mean().backward()
@@ -270,14 +274,14 @@ def test_alignment_defaults_follow_kernel_size_and_layer_type():
 def test_state_dict_round_trip():
     template = nature_cnn()
     sources = random_sources(template, 3)
-    zoo = zooify(template, sources, lite=True)
+    zoo = zooify(template, sources, ZooOptions(lite=True))
     for seed in range(3):
         zoo(obs(seed=seed))
     freeze_gates(zoo, [0.2, 0.3, 0.5])
     buffer = io.BytesIO()
     torch.save(zoo.state_dict(), buffer)
     buffer.seek(0)
-    fresh = zooify(template, random_sources(template, 3, seed=5), lite=True)
+    fresh = zooify(template, random_sources(template, 3, seed=5), ZooOptions(lite=True))
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     zoo.eval()
     fresh.eval()
@@ -329,16 +333,37 @@ def test_empty_zoo_is_an_error():
 
 
 def test_layer_constructor_errors():
-    with pytest.raises(ValueError, match="strategy"):
-        ZooConv2d([torch.zeros(2, 2, 3, 3)], strategy="loop")
     with pytest.raises(ValueError, match="2-d"):
         ZooLinear([torch.zeros(2, 2, 3, 3)])
-    with pytest.raises(ValueError, match="gate norm"):
-        ZooLinear([torch.zeros(2, 2)], gate_norm="sparsemax")
-    with pytest.raises(ValueError, match="temperature"):
-        ZooLinear([torch.zeros(2, 2)], gate_norm="softmax", gate_temperature=0.0)
-    with pytest.raises(ValueError, match="source_grad_scale"):
-        ZooLinear([torch.zeros(2, 2)], source_grad_scale=0.0)
+    with pytest.raises(ValueError, match="4-d"):
+        ZooConv2d([torch.zeros(2, 2)])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (dict(conv_strategy="loop"), "conv_strategy must be one of"),
+        (dict(linear_strategy="grouped"), "linear_strategy must be one of"),
+        (dict(gate_norm="sparsemax"), "gate_norm must be one of"),
+        (dict(gate_norm="softmax", gate_temperature=0.0), "gate_temperature must be > 0"),
+        (dict(shared_prior=True), "shared_prior needs gate_norm='softmax'"),
+        (dict(ema_momentum=1.0), r"ema_momentum must be in \[0, 1\)"),
+    ],
+)
+def test_options_refuse_bad_values_by_name(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ZooOptions(**changes)
+    with pytest.raises(ValueError, match=message):
+        ZooOptions().replace(**changes)
+
+
+def test_options_are_frozen_and_refuse_unknown_names():
+    options = ZooOptions()
+    with pytest.raises(AttributeError):
+        options.lite = True  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['source_grad_scale'\]"):
+        options.replace(source_grad_scale=3.0)
+    assert options.replace(lite=True) == ZooOptions(lite=True) and not options.lite
 
 
 @pytest.mark.parametrize("lite", [False, True])
@@ -347,7 +372,7 @@ def test_no_grad_forward_after_an_optimizer_step_uses_the_new_weights(lite, fuse
     """Acting, an optimizer step, acting again: the second forward must see the new
     weights (fused Adam writes without bumping version counters)."""
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=lite).eval()
+    zoo = zooify(template, random_sources(template, 3), ZooOptions(lite=lite)).eval()
     optimizer = torch.optim.Adam(zoo.parameters(), lr=1e-2, fused=fused)
     x = obs(batch=2)
     loss = zoo(x).pow(2).mean()  # a loss taken first (eval mode: no lite EMA update)
@@ -357,7 +382,7 @@ def test_no_grad_forward_after_an_optimizer_step_uses_the_new_weights(lite, fuse
     optimizer.step()
     with torch.no_grad():
         served = zoo(x)
-    fresh = zooify(template, random_sources(template, 3), lite=lite).eval()
+    fresh = zooify(template, random_sources(template, 3), ZooOptions(lite=lite)).eval()
     fresh.load_state_dict(zoo.state_dict())
     torch.testing.assert_close(served, fresh(x))
 
@@ -369,8 +394,8 @@ def test_a_target_network_follows_writes_through_data(lite):
     from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 
     template = nature_cnn()
-    online = zooify(template, random_sources(template, 3), lite=lite)
-    target = zooify(template, random_sources(template, 3, seed=7), lite=lite).eval()
+    online = zooify(template, random_sources(template, 3), ZooOptions(lite=lite))
+    target = zooify(template, random_sources(template, 3, seed=7), ZooOptions(lite=lite)).eval()
     x = obs(batch=2)
     for seed in range(3):
         online(obs(seed=seed))  # moves the lite EMA
@@ -383,22 +408,12 @@ def test_a_target_network_follows_writes_through_data(lite):
         torch.testing.assert_close(target(x), online(x))
 
 
-def test_a_model_saved_with_the_old_ema_key_loads():
-    template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 2), lite=True)
-    state = zoo.state_dict()
-    for key in [k for k in state if k.endswith("running_ema")]:
-        state[key.replace("running_ema", "ema")] = torch.tensor([0.3, 0.7])
-        del state[key]
-    zoo.load_state_dict(state)
-    torch.testing.assert_close(zoo_layers(zoo)["0"].ema, torch.tensor([0.3, 0.7]))
-
-
 def test_softmax_gate_over_positive_frames_has_no_dead_unit_and_every_parameter_learns():
     """Four all-positive frame means (the first conv's input): the paper's 2-unit ReLU gate
     can start dead; the softmax gate's hidden units all respond and all its weights learn."""
     torch.manual_seed(3)
-    layer = ZooConv2d([torch.randn(8, 4, 3, 3) for _ in range(3)], gate_norm="softmax", gate_temperature=0.1)
+    options = ZooOptions(gate_norm="softmax", gate_temperature=0.1)
+    layer = ZooConv2d([torch.randn(8, 4, 3, 3) for _ in range(3)], options=options)
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
     target = torch.randn(6, 8, 8, 8)
     for step in range(3):
@@ -415,7 +430,7 @@ def test_softmax_gate_over_positive_frames_has_no_dead_unit_and_every_parameter_
 def test_sb3_style_reinitialisation_leaves_the_gates_alone():
     """SB3 re-initialises every nn.Linear of a features extractor; the gates keep theirs."""
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), **TRANSFER)
+    zoo = zooify(template, random_sources(template, 3), TRANSFER)
     before = {k: v.clone() for k, v in zoo.state_dict().items() if ".gate." in k}
 
     def sb3_init(module):
@@ -432,7 +447,7 @@ def test_sb3_style_reinitialisation_leaves_the_gates_alone():
 
 def test_softmax_gate_starts_at_the_shared_prior_and_the_prior_is_one_parameter():
     template = nature_cnn()
-    zoo = zooify(template, random_sources(template, 3), lite=True, **TRANSFER)
+    zoo = zooify(template, random_sources(template, 3), TRANSFER.replace(lite=True))
     x = obs()
     for layer in zoo_layers(zoo).values():
         torch.testing.assert_close(layer.gate(_layer_input(zoo, layer, x)), torch.full((6, 3), 1 / 3))
@@ -457,21 +472,6 @@ def _layer_input(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.T
     return seen[0]
 
 
-def test_source_grad_scale_multiplies_source_gradients_only():
-    template = nature_cnn()
-    sources = random_sources(template, 3)
-    plain = zooify(template, sources, gate_norm="softmax")
-    scaled = zooify(template, sources, gate_norm="softmax", source_grad_scale=3.0)
-    scaled.load_state_dict(plain.state_dict())
-    x = obs()
-    torch.testing.assert_close(scaled(x), plain(x))
-    plain(x).pow(2).mean().backward()
-    scaled(x).pow(2).mean().backward()
-    for (name, p), q in zip(plain.named_parameters(), scaled.parameters(), strict=True):
-        factor = 3.0 if name.rsplit(".", 1)[-1] in ("weights", "biases", "align") else 1.0
-        torch.testing.assert_close(q.grad, factor * p.grad, msg=name)
-
-
 @pytest.mark.parametrize("conv_strategy", CONV_STRATEGIES)
 @pytest.mark.parametrize("linear_strategy", LINEAR_STRATEGIES)
 def test_rescaled_mixture_keeps_the_norm_of_its_parts(conv_strategy, linear_strategy):
@@ -479,13 +479,15 @@ def test_rescaled_mixture_keeps_the_norm_of_its_parts(conv_strategy, linear_stra
     rescaled layers equals, sample by sample, the frozen model with those coefficients."""
     template = nature_cnn()
     sources = random_sources(template, 3)
-    zoo = zooify(template, sources, rescale=True, conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    zoo = zooify(
+        template, sources, ZooOptions(rescale=True, conv_strategy=conv_strategy, linear_strategy=linear_strategy)
+    )
     x = obs(batch=3)
     together = zoo(x)
     for i in range(3):
         coefficients = {name: layer.gate(_layer_input(zoo, layer, x[i : i + 1]))[0]
                         for name, layer in zoo_layers(zoo).items()}  # fmt: skip
-        frozen = zooify(template, sources, rescale=True)
+        frozen = zooify(template, sources, ZooOptions(rescale=True))
         frozen.load_state_dict(zoo.state_dict())
         for name, layer in zoo_layers(frozen).items():
             layer.freeze_gate(coefficients[name].detach())
@@ -500,10 +502,10 @@ def test_rescaled_mixture_keeps_the_norm_of_its_parts(conv_strategy, linear_stra
 def test_rescale_is_exact_for_identical_sources_and_one_hot_gates():
     template = nature_cnn()
     x = obs()
-    same = zooify(template, [template.state_dict()] * 3, rescale=True)
+    same = zooify(template, [template.state_dict()] * 3, ZooOptions(rescale=True))
     torch.testing.assert_close(same(x), template(x), rtol=1e-5, atol=1e-5)
     sources = random_sources(template, 3)
-    zoo = zooify(template, sources, rescale=True)
+    zoo = zooify(template, sources, ZooOptions(rescale=True))
     freeze_gates(zoo, [0.0, 1.0, 0.0])
     template.load_state_dict(sources[1])
     torch.testing.assert_close(zoo(x), template(x), rtol=1e-5, atol=1e-5)
@@ -521,43 +523,34 @@ def test_rescale_keeps_the_features_of_orthogonal_sources_alive():
     x = obs(batch=16)
     single = template(x).var(dim=0).mean()
     averaged = zooify(template, sources)(x).var(dim=0).mean()
-    rescaled = zooify(template, sources, rescale=True)(x).var(dim=0).mean()
+    rescaled = zooify(template, sources, ZooOptions(rescale=True))(x).var(dim=0).mean()
     assert averaged < single / 10
     assert single / 3 < rescaled < single * 3
 
 
-def test_with_source_grad_scale_m_each_source_learns_like_the_plain_layer():
-    """m identical sources under uniform gates: with the scale m, each source's gradient is
-    the plain layer's (under Adam with a large epsilon, a step of the same size); without it,
-    1/m of it."""
+def test_under_uniform_gates_each_of_m_identical_sources_gets_1_over_m_of_the_gradient():
     template = nature_cnn()
     x = obs()
     template(x).pow(2).mean().backward()
-    for scale, factor in ((3.0, 1.0), (1.0, 1 / 3)):
-        zoo = zooify(template, [template.state_dict()] * 3, gate_norm="softmax", source_grad_scale=scale, rescale=True)
-        zoo(x).pow(2).mean().backward()
-        for name, layer in zoo_layers(zoo).items():
-            plain = template.get_submodule(name).weight.grad
-            for i in range(3):
-                torch.testing.assert_close(layer.weights.grad[i], factor * plain, rtol=1e-4, atol=1e-7)
+    zoo = zooify(template, [template.state_dict()] * 3, ZooOptions(gate_norm="softmax", rescale=True))
+    zoo(x).pow(2).mean().backward()
+    for name, layer in zoo_layers(zoo).items():
+        plain = template.get_submodule(name).weight.grad
+        for i in range(3):
+            torch.testing.assert_close(layer.weights.grad[i], plain / 3, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize(
     ("options", "as_alone"),
-    [
-        (dict(align_conv=False), True),
-        (dict(align_conv=True), False),
-        (dict(align_conv=False, source_grad_scale=3.0), False),
-    ],
+    [(dict(align=False), True), (dict(align=True), False)],
 )
-def test_a_one_hot_zoo_trains_as_its_member_alone_only_without_alignment_and_gradient_scale(options, as_alone):
+def test_a_one_hot_zoo_trains_as_its_member_alone_only_without_alignment(options, as_alone):
     """A zoo whose gate sits on one member should learn as that member alone (finetuning):
-    under Adam it does, step for step, with unscaled source gradients and no trainable
-    alignment. A trainable alignment (``T @ W``: two factors that both move) or a gradient
-    scale (Adam's epsilon divided by it) makes the same zoo take other, larger steps."""
+    under Adam it does, step for step, without trainable alignment; with it (``T @ W``: two
+    factors that both move) the same zoo takes other, larger steps."""
     template = nature_cnn()
     sources = random_sources(template, 3)
-    zoo = zooify(template, sources, rescale=True, **options)
+    zoo = zooify(template, sources, ZooOptions(rescale=True, **options))
     freeze_gates(zoo, [0.0, 1.0, 0.0])
     template.load_state_dict(sources[1])
     optimizers = [torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-5) for model in (zoo, template)]

@@ -19,7 +19,7 @@ from stable_baselines3 import DQN, PPO
 from zoo_rl.core import freeze_gates, zoo_layers
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl import ZooNatureCNN, nature_cnn_weights, prepare_zoo
+from zoo_rl.rl import RECIPES, ZooNatureCNN, nature_cnn_weights, prepare_zoo, recipe
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.methods import METHODS
 from zoo_rl.rl.methods.zoo_tuning import copy_scratch_start
@@ -101,12 +101,15 @@ def test_transfer_writes_a_complete_run_directory(transfer_runs, method):
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
-        assert any(t.startswith("gate_last/features_extractor/cnn.0/") for t in tags)
+        assert any(t.startswith("gate_last/features_extractor/zoo.cnn.0/") for t in tags)
     if method in ("distill", "kflow"):  # the logger finds the shared core modules inside the extractor
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
-        expected = {"distill": "distill/features_extractor/weight", "kflow": "kflow/features_extractor/layer0/student"}
+        expected = {
+            "distill": "distill/features_extractor/distillation/weight",
+            "kflow": "kflow/features_extractor/flow/layer0/student",
+        }
         assert expected[method] in tags
 
 
@@ -500,7 +503,7 @@ def test_matching_channels_keeps_every_member_the_same_function(tiny_zoo):
     for b, a in zip(before[:2], after[:2], strict=True):
         torch.testing.assert_close(a.sort(dim=1).values, b.sort(dim=1).values, rtol=1e-5, atol=1e-5)
         assert not torch.allclose(a, b)  # the units did move
-    same = ZooNatureCNN(env.observation_space, zoo=[zoo_files(tiny_zoo)[0]] * 2, scratch_member=False)
+    same = ZooNatureCNN(env.observation_space, zoo=[zoo_files(tiny_zoo)[0]] * 2, recipe=recipe(scratch_member=False))
     assert same.match_channels(frames) == pytest.approx([1.0] * 4, abs=1e-4)
 
 
@@ -546,27 +549,28 @@ def test_paper_recipe_is_the_published_layer(tiny_zoo):
     assert paper.member_names == [Path(p).stem for p in zoo_files(tiny_zoo)]
     for name, layer in zoo_layers(paper.zoo).items():
         assert layer.gate.norm == "normalized" and layer.gate.prior is None
-        assert not layer.rescale and layer.source_grad_scale == 1.0
+        assert not layer.options.rescale and layer.options == RECIPES["paper"].replace(lite=False)
         assert (layer.align is not None) == name.startswith("cnn"), name  # trainable alignment on convs
     with pytest.raises(ValueError, match="recipe must be one of"):
         ZooNatureCNN(env.observation_space, zoo=zoo_files(tiny_zoo), recipe="nope")
 
 
 def test_transfer_recipe_gives_its_members_the_plain_step_unless_told_otherwise(tiny_zoo):
-    """The default recipe: no trainable alignment and unscaled gradients (a zoo on one member
-    trains as that member alone; tests/test_core.py), the fresh member added; an option given
-    explicitly wins over the recipe."""
+    """The default recipe: no trainable alignment (a zoo on one member trains as that member
+    alone; tests/test_core.py), the fresh member added; an option changed over the recipe wins."""
     env = make_atari_vec_env("DemonAttack", 2, 0)
     env.close()
     files = zoo_files(tiny_zoo)
     transfer = ZooNatureCNN(env.observation_space, zoo=files)
     assert transfer.member_names[-1] == "scratch"
     for layer in zoo_layers(transfer.zoo).values():
-        assert layer.align is None and layer.source_grad_scale == 1.0 and layer.rescale
+        assert layer.align is None and layer.options.rescale
         assert layer.gate.norm == "softmax" and layer.num_sources == len(files) + 1
-    told = ZooNatureCNN(env.observation_space, zoo=files, align=True, source_grad_scale=3.0)
+    told = ZooNatureCNN(env.observation_space, zoo=files, recipe=recipe("transfer", align=True, gate_temperature=0.2))
     for name, layer in zoo_layers(told.zoo).items():
-        assert (layer.align is not None) == name.startswith("cnn") and layer.source_grad_scale == 3.0, name
+        assert (layer.align is not None) == name.startswith("cnn") and layer.gate.temperature == 0.2, name
+    with pytest.raises(ConfigError, match=r"recipe transfer: unknown option\(s\) \['source_grad_scale'\]"):
+        recipe("transfer", source_grad_scale=3.0)
 
 
 def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, capsys):
@@ -582,9 +586,9 @@ def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, 
     assert sum(s["p_first"] for s in report["logme"].values()) == pytest.approx(1.0)
     assert list(report["weight_cosine"]) == [f"{sources[0]}~{sources[1]}"]
     assert set(report["step0"]) == {"paper", "transfer"}
-    for recipe, health in report["step0"].items():
+    for name, health in report["step0"].items():
         assert 0.0 <= health["dead_units"] <= 1.0 and health["feature_variance"] >= 0.0
-        assert set(health["cka"]) == set(sources), recipe
+        assert set(health["cka"]) == set(sources), name
     start = report["step0"]["transfer"]["start"]
     assert start["reference"] in [*sources, "scratch"] and len(start["match_quality"]) == 4
     assert report["step0"]["paper"]["start"] is None

@@ -56,7 +56,7 @@ def test_grid_expands_to_the_runs_the_cli_would_make(tmp_path, tiny_zoo, tiny_hy
         ([{"method": "zoo", "seeds": "0"}], "seeds must be a list of integers"),
         ([{"method": "zoo", "steps": -1}], "runs[0]: steps must be >= 1"),
         (
-            [{"method": "lite"}, {"method": "lite", "options": {"gate_norm": "official"}}],
+            [{"method": "lite"}, {"method": "lite", "options": {"gate_temperature": 0.1}}],
             "runs[1]: run Breakout_lite_ppo_s0 is already in the grid with other options",
         ),
     ],

@@ -8,10 +8,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from zoo_rl.rl.training.command_line import (
-    DEVICE_HELP,
-    parse_option,
-)
+from zoo_rl.rl.training.command_line import DEVICE_HELP, parse_option
+from zoo_rl.vision.defaults import VISION_DEFAULTS
 
 
 def cmd_vision_train(args: argparse.Namespace) -> None:
@@ -85,30 +83,45 @@ def add_vision_parser(sub) -> None:
         "vision", help="image classification and facial landmarks on torchvision ResNets (train, eval, export, cost)"
     )
     verbs = vision.add_subparsers(dest="vision_command", required=True)
+    D = VISION_DEFAULTS
     p = verbs.add_parser("train", help="train a classifier or landmark model with a transfer method from a zoo")
     p.add_argument("--data", required=True, help="classification: imagefolder:DIR (DIR/train, DIR/val) or "
                    "cifar100:DIR; landmarks: 300w:DIR, wflw:DIR, cofw:DIR or synthetic:N")  # fmt: skip
     p.add_argument("--zoo", nargs="+", type=Path, default=[], help="checkpoint files (torchvision, MoCo, "
                    "Mask/Keypoint R-CNN, DeepLabV3)")  # fmt: skip
-    p.add_argument(
-        "--method", default="zoo", help="zoo, lite, finetune, scratch, ensemble, distill or kflow (default: zoo)"
-    )
+    p.add_argument("--method", default=D["method"],
+                   help=f"zoo, lite, finetune, scratch, ensemble, distill or kflow "
+                   f"(default: {D['method']})")  # fmt: skip
     p.add_argument("--method-option", action="append", default=[], help="KEY=VALUE option of the method "
                    "(distill: weight, decay_updates; kflow: dependency_weight, ramp_updates)")  # fmt: skip
-    p.add_argument("--arch", default="resnet50", help="resnet18, resnet34, resnet50 or resnet101")
-    p.add_argument("--iters", type=int, default=15_000, help="training iterations (batches)")
-    p.add_argument("--batch-size", type=int, default=48, help="images per batch")
-    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
-    p.add_argument("--optimizer", default="sgd", help="sgd (Nesterov momentum 0.9) or adam (default: sgd)")
-    p.add_argument("--weight-decay", type=float, default=5e-4, help="L2 penalty of the optimizer (default: 5e-4)")
-    p.add_argument("--lr-steps", type=int, nargs="*", default=[6_000, 12_000], help="iterations where lr drops x0.1")
-    p.add_argument("--crop", type=int, default=224, help="input size (landmarks: the face crop, a multiple of 32)")
-    p.add_argument("--resize", type=int, default=256, help="classification: shorter side before cropping")
+    p.add_argument(
+        "--arch", default=D["arch"], help=f"resnet18, resnet34, resnet50 or resnet101 (default: {D['arch']})"
+    )
+    p.add_argument(
+        "--iters", type=int, default=D["iters"], help=f"training iterations (batches; default: {D['iters']})"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=D["batch_size"], help=f"images per batch (default: {D['batch_size']})"
+    )
+    p.add_argument("--lr", type=float, default=D["lr"], help=f"initial learning rate (default: {D['lr']})")
+    p.add_argument("--optimizer", default=D["optimizer"], help=f"sgd (Nesterov momentum {D['momentum']}) or adam "
+                   f"(default: {D['optimizer']})")  # fmt: skip
+    p.add_argument("--weight-decay", type=float, default=D["weight_decay"],
+                   help=f"L2 penalty of the optimizer (default: {D['weight_decay']})")  # fmt: skip
+    p.add_argument("--lr-steps", type=int, nargs="*", default=list(D["lr_steps"]),
+                   help=f"iterations where lr drops x0.1 (default: {' '.join(map(str, D['lr_steps']))})")  # fmt: skip
+    p.add_argument("--crop", type=int, default=D["crop"],
+                   help=f"input size (landmarks: the face crop, a multiple of 32; default: {D['crop']})")  # fmt: skip
+    p.add_argument("--resize", type=int, default=D["resize"],
+                   help=f"classification: shorter side before cropping (default: {D['resize']})")  # fmt: skip
     p.add_argument("--ten-crop", action="store_true", help="evaluate on ten crops (as the paper) instead of the centre")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, data order and augmentation")
-    p.add_argument("--workers", type=int, default=2, help="data-loading processes")
-    p.add_argument("--checkpoint-freq", type=int, default=500, help="checkpoint every N iterations (0: never)")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument(
+        "--seed", type=int, default=D["seed"], help="seed of the initialisation, data order and augmentation"
+    )
+    p.add_argument("--workers", type=int, default=D["workers"], help="data-loading processes")
+    p.add_argument("--checkpoint-freq", type=int, default=D["checkpoint_freq"],
+                   help=f"checkpoint every N iterations (0: never; default: {D['checkpoint_freq']})")  # fmt: skip
+    p.add_argument("--device", default=D["device"], help=DEVICE_HELP)
     p.add_argument("--out", type=Path, default=Path("runs/vision"), help="where the run directory is created")
     p.set_defaults(func=cmd_vision_train)
     p = verbs.add_parser("eval", help="top-1 accuracy (or landmark NME) of a finished run on its test split")
@@ -117,13 +130,13 @@ def add_vision_parser(sub) -> None:
     p.set_defaults(func=cmd_vision_eval)
     p = verbs.add_parser("cost", help="Table 1's cost columns: MACs and parameters of every method, or of runs")
     p.add_argument("rundirs", nargs="*", type=Path, help="finished runs (default: every method on random trunks)")
-    p.add_argument("--arch", default="resnet50", help="ResNet depth of every method")
+    p.add_argument("--arch", default=D["arch"], help="ResNet depth of every method")
     p.add_argument("--sources", type=int, default=5, help="zoo size m")
     p.add_argument("--num-classes", type=int, default=100, help="classes of the head")
     p.add_argument("--landmarks", type=int, default=0, help="K > 0: landmark models with K heatmaps instead")
-    p.add_argument("--crop", type=int, default=224, help="input side in pixels")
-    p.add_argument("--train-batch", type=int, default=48,
-                   help="per-batch work (weight aggregation) is shared by it; 48: vision train's batch")  # fmt: skip
+    p.add_argument("--crop", type=int, default=D["crop"], help="input side in pixels")
+    p.add_argument("--train-batch", type=int, default=D["batch_size"],
+                   help="per-batch work (weight aggregation) is shared by it (default: vision train's)")  # fmt: skip
     p.set_defaults(func=cmd_vision_cost)
     p = verbs.add_parser("export", help="a run as one plain ResNet (+ head) state dict (all but zoo and ensemble)")
     p.add_argument("rundir", type=Path)

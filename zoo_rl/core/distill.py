@@ -66,6 +66,10 @@ class FeatureDistillation(nn.Module):
             return self.weight
         return self.weight * max(0.0, 1.0 - float(self.updates) / self.decay_updates)
 
+    def readout(self, sources: Sequence[str]) -> dict[str, float]:
+        """The last distillation loss and the loss weight now (``zoo_rl.core.readouts``)."""
+        return {"distill/loss": self.last_loss, "distill/weight": self.current_weight()}
+
     def forward(self, features: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         if not (self.training and torch.is_grad_enabled()):
             return features

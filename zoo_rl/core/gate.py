@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-GateNorm = Literal["softmax", "normalized", "official"]
-GATE_NORMS: tuple[str, ...] = ("softmax", "normalized", "official")
+from .options import GATE_NORMS, GateNorm
 
 
 class GateLinear(nn.Module):
@@ -45,12 +42,12 @@ class SourcePrior(nn.Module):
 class Gate(nn.Module):
     """Maps a layer's input to one coefficient per source and per sample.
 
-    ``norm="official"`` and ``"normalized"`` follow the authors' released code: (global
-    average pool for convolutions) -> FC(C -> C//4+1, no bias) -> ReLU -> FC(-> m, bias) ->
-    sigmoid, Kaiming-normal fan-out weights, zero bias.  ``"official"`` returns the sigmoid
-    as is (coefficients do not sum to one: the aggregated weight starts near m/2 times the
-    mean source weight, which BatchNorm absorbs but a network without normalisation compounds
-    layer by layer); ``"normalized"`` divides it by its sum.
+    ``norm="normalized"`` is the authors' released gate: (global average pool for
+    convolutions) -> FC(C -> C//4+1, no bias) -> ReLU -> FC(-> m, bias) -> sigmoid,
+    Kaiming-normal fan-out weights, zero bias, divided by its sum.  The released code keeps the
+    plain sigmoid, whose coefficients start near 1/2 each: the aggregated weight is then about
+    m/2 times the mean source weight, which BatchNorm absorbs but a network without
+    normalisation compounds layer by layer, so the coefficients here sum to one.
 
     ``norm="softmax"`` is the gate that can choose within a reinforcement-learning budget:
     coefficients ``softmax((prior + FC(GELU(FC(x)))) / temperature)``.  GELU and a hidden
@@ -114,17 +111,14 @@ class Gate(nn.Module):
                 logits = logits + self.prior.logits
             return torch.softmax(logits / self.temperature, dim=1)
         a = torch.sigmoid(self.fc2(torch.relu(self.fc1(x))))
-        if self.norm == "normalized":
-            a = a / a.sum(dim=1, keepdim=True)
-        return a
+        return a / a.sum(dim=1, keepdim=True)
 
     def neutral(self, num_sources: int) -> torch.Tensor:
         """Coefficients an untrained gate gives on average: the EMA's starting point."""
         if self.norm == "softmax":
             logits = self.fc2.bias.detach() + (self.prior.logits.detach() if self.prior is not None else 0.0)
             return torch.softmax(logits / self.temperature, dim=0)
-        value = 1.0 / num_sources if self.norm == "normalized" else 0.5
-        return torch.full((num_sources,), value)
+        return torch.full((num_sources,), 1.0 / num_sources)
 
     def extra_repr(self) -> str:
         return f"norm={self.norm}, temperature={self.temperature}, prior={self.prior is not None}"

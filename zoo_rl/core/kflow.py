@@ -69,6 +69,12 @@ class KnowledgeFlow(nn.Module):
         raw = torch.cat([raw[:, :1] + 1e-6, raw[:, 1:]], dim=1)
         return raw / raw.sum(dim=1, keepdim=True)
 
+    @torch.no_grad()
+    def readout(self, sources: Sequence[str]) -> dict[str, float]:
+        """Every stage's weight on the student and on each teacher (``zoo_rl.core.readouts``)."""
+        return {f"kflow/layer{stage}/{name}": value for stage, row in enumerate(self.mixing_weights().tolist())
+                for name, value in zip(["student", *sources], row, strict=True)}  # fmt: skip
+
     def teachers_in_use(self) -> bool:
         return bool((torch.relu(self.dependency[:, 1:]) > 0).any())
 

@@ -12,17 +12,8 @@ and ``a_i(x)`` the data-dependent gate.  Three ways to evaluate the layer:
 * frozen: ``freeze_gate(coefficients)`` fixes the coefficients (e.g. uniform parameter
   averaging, or a one-hot choice of source) and skips the gate network.
 
-Two options make a mixture of *unrelated* sources (independently trained networks) trainable:
-
-* ``rescale=True`` gives every output channel of the mixed weight the norm
-  ``sum_i a_i ||T_i W_i||`` of its parts.  Averaging m nearly orthogonal weights shrinks
-  them by about 1/sqrt(m) per layer, which compounds through a network without
-  normalisation layers into dead, near-constant features; the rescale undoes that, and is
-  the identity for identical sources or a one-hot gate.
-* ``source_grad_scale=k`` multiplies the gradients of the source weights, biases and
-  alignments by k (their values are unchanged).  Each source receives only its share
-  ``a_i`` of the layer's gradient, which under Adam with a large epsilon (RL Zoo's 1e-5)
-  moves it a fraction of a plain layer's step; k = m restores a plain layer's gradient scale.
+The settings (lite, gates, rescale, alignment, strategies) are one :class:`ZooOptions`, shared by
+every layer of a model.
 
 Per-sample aggregation never loops over samples in Python.  Strategies (measured by
 ``scripts/benchmark.py --only layers``, see docs/performance.md):
@@ -34,7 +25,7 @@ Per-sample aggregation never loops over samples in Python.  Strategies (measured
 
 Measured on an idle 2-core CPU (docs/performance.md), ``grouped`` is the fastest conv
 strategy at every NatureCNN layer (1.65-2.4x the plain layer, against 4.5-7x for ``mix``).
-Two strategies that lost everywhere were removed: im2col with a batched matmul for
+Two strategies lost everywhere and are not offered: im2col with a batched matmul for
 convolutions (1.3-2x slower than ``grouped``) and B materialised 512 x 3136 weight matrices for
 the linear layer (180x the plain layer, 1.6 GB at batch 256).
 """
@@ -49,30 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gate import Gate, GateNorm, SourcePrior
-
-CONV_STRATEGIES: tuple[str, ...] = ("grouped", "mix")
-LINEAR_STRATEGIES: tuple[str, ...] = ("mix",)
-# Fastest per layer type on a 2-core CPU, batch 256, m = 5 (scripts/benchmark.py --only layers).
-DEFAULT_CONV_STRATEGY = "grouped"
-DEFAULT_LINEAR_STRATEGY = "mix"
-
-
-class _ScaleGrad(torch.autograd.Function):
-    """Identity forward; the gradient multiplied by ``scale`` on the way back."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad * ctx.scale, None
-
-
-def _scale_grad(x: torch.Tensor | None, scale: float) -> torch.Tensor | None:
-    return x if x is None or scale == 1.0 else _ScaleGrad.apply(x, scale)
+from .gate import Gate, SourcePrior
+from .options import ZooOptions
 
 
 class ZooLayer(nn.Module):
@@ -82,61 +51,48 @@ class ZooLayer(nn.Module):
     mixtures are applied (``_apply_per_sample``), and how to build the plain layer.
     """
 
-    strategies: tuple[str, ...] = ()
-
     def __init__(
         self,
         weights: Sequence[torch.Tensor],
         biases: Sequence[torch.Tensor] | None,
         gate_in_features: int,
         gate_pool: bool,
+        options: ZooOptions,
         *,
         align: bool,
-        lite: bool = False,
-        gate_norm: GateNorm = "normalized",
-        ema_momentum: float = 0.9,
         strategy: str,
         gate_unflatten: tuple[int, int, int] | None = None,
-        gate_temperature: float = 1.0,
         prior: SourcePrior | None = None,
-        rescale: bool = False,
-        source_grad_scale: float = 1.0,
     ):
         super().__init__()
         if len(weights) == 0:
             raise ValueError("a zoo layer needs at least one source weight")
-        if strategy not in self.strategies:
-            raise ValueError(f"{type(self).__name__} strategy must be one of {self.strategies}, got {strategy!r}")
-        if not 0.0 <= ema_momentum < 1.0:
-            raise ValueError(f"ema_momentum must be in [0, 1), got {ema_momentum}")
-        if not source_grad_scale > 0:
-            raise ValueError(f"source_grad_scale must be > 0, got {source_grad_scale}")
         m = len(weights)
         out_features = weights[0].shape[0]
         self.num_sources = m
-        self.lite = lite
-        self.ema_momentum = ema_momentum
+        self.options = options
         self.strategy = strategy
-        self.rescale = rescale
-        self.source_grad_scale = source_grad_scale
         self.weights = nn.Parameter(torch.stack([w.detach().clone().float() for w in weights]))
         self.biases = (
             nn.Parameter(torch.stack([b.detach().clone().float() for b in biases])) if biases is not None else None
         )
         self.align = nn.Parameter(torch.eye(out_features).repeat(m, 1, 1)) if align else None
         self.gate = Gate(
-            gate_in_features, m, pool=gate_pool, norm=gate_norm, unflatten=gate_unflatten,
-            temperature=gate_temperature, prior=prior,
+            gate_in_features, m, pool=gate_pool, norm=options.gate_norm, unflatten=gate_unflatten,
+            temperature=options.gate_temperature, prior=prior,
         )  # fmt: skip
         # "running_" in the name: SB3's DQN/QR-DQN copy such buffers into their target network.
         self.register_buffer("running_ema", self.gate.neutral(m))
         self.register_buffer("fixed", torch.zeros(m))
         self.register_buffer("frozen", torch.tensor(False))
         self.register_buffer("last_coefficients", self.gate.neutral(m), persistent=False)
-        self._register_load_state_dict_pre_hook(_rename_legacy_ema)
         # Off unless the caller knows the weights change only in training mode (set_acting_cache).
         self.cache_acting_weights = False
         self._acting: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    @property
+    def lite(self) -> bool:
+        return self.options.lite
 
     @property
     def ema(self) -> torch.Tensor:
@@ -191,14 +147,9 @@ class ZooLayer(nn.Module):
 
     def aligned_weights(self) -> torch.Tensor:
         """``T_i @ W_i`` for every source: shape (m, O, ...)."""
-        weights = _scale_grad(self.weights, self.source_grad_scale)
         if self.align is None:
-            return weights
-        align = _scale_grad(self.align, self.source_grad_scale)
-        return torch.bmm(align, weights.flatten(2)).view_as(weights)
-
-    def _biases(self) -> torch.Tensor | None:
-        return _scale_grad(self.biases, self.source_grad_scale)
+            return self.weights
+        return torch.bmm(self.align, self.weights.flatten(2)).view_as(self.weights)
 
     def _channel_scale(self, w_tilde: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Per sample and output channel, ``sum_i a_i ||w_i|| / ||sum_i a_i w_i||``: shape (B, O).
@@ -215,10 +166,10 @@ class ZooLayer(nn.Module):
         """Weight and bias aggregated with coefficients ``a`` of shape (m,)."""
         w_tilde = self.aligned_weights()
         w = torch.tensordot(a, w_tilde, dims=1)
-        if self.rescale:
+        if self.options.rescale:
             parts = torch.tensordot(a, w_tilde.flatten(2).norm(dim=2), dims=1)
             w = w * (parts / w.flatten(1).norm(dim=1).clamp_min(1e-10)).view(-1, *[1] * (w.dim() - 1))
-        biases = self._biases()
+        biases = self.biases
         b = a @ biases if biases is not None else None
         return w, b
 
@@ -233,7 +184,7 @@ class ZooLayer(nn.Module):
         self.last_coefficients = mean_a.detach()
         if self.lite:
             with torch.no_grad():
-                self.ema.mul_(self.ema_momentum).add_(mean_a.detach(), alpha=1.0 - self.ema_momentum)
+                self.ema.mul_(self.options.ema_momentum).add_(mean_a.detach(), alpha=1.0 - self.options.ema_momentum)
             return self._apply_one(x, *self.mixed_parameters(mean_a))
         if x.shape[0] == 1:  # one sample: its own mixture is simply one layer
             return self._apply_one(x, *self.mixed_parameters(a[0]))
@@ -259,10 +210,18 @@ class ZooLayer(nn.Module):
             "use lite=True or freeze_gate() first"
         )
 
+    def readout(self, sources: Sequence[str]) -> dict[str, float]:
+        """Per source: the last batch's mean coefficient and the lite EMA (``zoo_rl.core.readouts``)."""
+        last, ema = self.last_coefficients.tolist(), self.ema.tolist()
+        return {
+            **{f"gate_last/{name}": value for name, value in zip(sources, last, strict=True)},
+            **{f"gate_ema/{name}": value for name, value in zip(sources, ema, strict=True)},
+        }
+
     def extra_repr(self) -> str:
         return (
             f"sources={self.num_sources}, align={self.align is not None}, lite={self.lite}, "
-            f"gate_norm={self.gate.norm}, strategy={self.strategy}, rescale={self.rescale}"
+            f"gate_norm={self.gate.norm}, strategy={self.strategy}, rescale={self.options.rescale}"
         )
 
 
@@ -273,16 +232,8 @@ def _uninitialised(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module
     return torch.nn.utils.skip_init(cls, *args, **kwargs)
 
 
-def _rename_legacy_ema(state_dict, prefix, *_args) -> None:
-    """Models saved before the EMA buffer was renamed ``running_ema`` still load."""
-    if prefix + "ema" in state_dict and prefix + "running_ema" not in state_dict:
-        state_dict[prefix + "running_ema"] = state_dict.pop(prefix + "ema")
-
-
 class ZooConv2d(ZooLayer):
     """Zoo-Tuning version of :class:`torch.nn.Conv2d` (groups = 1, zero padding)."""
-
-    strategies = CONV_STRATEGIES
 
     def __init__(
         self,
@@ -291,37 +242,31 @@ class ZooConv2d(ZooLayer):
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] = 0,
         dilation: int | tuple[int, int] = 1,
-        *,
-        align: bool | None = None,
-        lite: bool = False,
-        gate_norm: GateNorm = "normalized",
-        ema_momentum: float = 0.9,
-        strategy: str = DEFAULT_CONV_STRATEGY,
-        **options: Any,
+        options: ZooOptions = ZooOptions(),
+        prior: SourcePrior | None = None,
     ):
-        """``align=None`` aligns channels only for kernels larger than 1x1, as the paper.
-        ``options``: ``gate_temperature``, ``prior``, ``rescale``, ``source_grad_scale`` of
-        :class:`ZooLayer`."""
+        """Channels are aligned (``options.align``) only for kernels larger than 1x1, as in the
+        paper; ``prior``: the source prior shared by every gate of the model."""
         shape = weights[0].shape
         if len(shape) != 4:
             raise ValueError(f"conv weights must be 4-d (O, I, kh, kw), got shape {tuple(shape)}")
         if isinstance(padding, str):
             raise ValueError(f"ZooConv2d needs numeric padding, got {padding!r}")
-        if align is None:
-            align = shape[2] * shape[3] > 1
         super().__init__(
-            weights, biases, shape[1], True,
-            align=align, lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, strategy=strategy, **options,
+            weights, biases, shape[1], True, options,
+            align=options.align and shape[2] * shape[3] > 1, strategy=options.conv_strategy, prior=prior,
         )  # fmt: skip
         self.stride = nn.modules.utils._pair(stride)
         self.padding = nn.modules.utils._pair(padding)
         self.dilation = nn.modules.utils._pair(dilation)
 
     @classmethod
-    def from_sources(cls, template: nn.Conv2d, weights: Sequence[torch.Tensor], biases, **options) -> ZooConv2d:
+    def from_sources(
+        cls, template: nn.Conv2d, weights: Sequence[torch.Tensor], biases, options: ZooOptions, **layer: Any
+    ) -> ZooConv2d:
         if template.groups != 1 or template.padding_mode != "zeros":
             raise ValueError("ZooConv2d supports groups=1 and padding_mode='zeros' only")
-        return cls(weights, biases, template.stride, template.padding, template.dilation, **options)
+        return cls(weights, biases, template.stride, template.padding, template.dilation, options, **layer)
 
     def _apply_one(self, x, w, b):
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation)
@@ -337,7 +282,7 @@ class ZooConv2d(ZooLayer):
         batch = x.shape[0]
         w_tilde = self.aligned_weights()
         m, out_ch, in_ch, kh, kw = w_tilde.shape
-        biases = self._biases()
+        biases = self.biases
         out_h, out_w = self._output_size(x)
         strategy = self.strategy
         if strategy == "mix":
@@ -351,7 +296,7 @@ class ZooConv2d(ZooLayer):
                 x.reshape(1, batch * in_ch, *x.shape[2:]), per_sample, None,
                 self.stride, self.padding, self.dilation, groups=batch,
             ).view(batch, out_ch, out_h, out_w)  # fmt: skip
-        if self.rescale:  # scaling a kernel's output channel = scaling that channel of its output
+        if self.options.rescale:  # scaling a kernel's output channel = scaling that channel of its output
             y = y * self._channel_scale(w_tilde, a)[:, :, None, None]
         if biases is not None:
             y = y + (a @ biases)[:, :, None, None]
@@ -372,34 +317,29 @@ class ZooConv2d(ZooLayer):
 class ZooLinear(ZooLayer):
     """Zoo-Tuning version of :class:`torch.nn.Linear`; leading dims are treated as batch."""
 
-    strategies = LINEAR_STRATEGIES
-
     def __init__(
         self,
         weights: Sequence[torch.Tensor],
         biases: Sequence[torch.Tensor] | None = None,
-        *,
-        align: bool = False,
-        lite: bool = False,
-        gate_norm: GateNorm = "normalized",
-        ema_momentum: float = 0.9,
-        strategy: str = DEFAULT_LINEAR_STRATEGY,
+        options: ZooOptions = ZooOptions(),
         gate_unflatten: tuple[int, int, int] | None = None,
-        **options: Any,
+        prior: SourcePrior | None = None,
     ):
         """``gate_unflatten=(C, H, W)``: the input is a flattened feature map; the gate pools it.
-        ``options`` as for :class:`ZooConv2d`."""
+        Channels are aligned only with ``options.align_linear``."""
         shape = weights[0].shape
         if len(shape) != 2:
             raise ValueError(f"linear weights must be 2-d (O, I), got shape {tuple(shape)}")
         super().__init__(
-            weights, biases, shape[1], False, align=align, lite=lite, gate_norm=gate_norm,
-            ema_momentum=ema_momentum, strategy=strategy, gate_unflatten=gate_unflatten, **options,
+            weights, biases, shape[1], False, options, align=options.align_linear,
+            strategy=options.linear_strategy, gate_unflatten=gate_unflatten, prior=prior,
         )  # fmt: skip
 
     @classmethod
-    def from_sources(cls, template: nn.Linear, weights: Sequence[torch.Tensor], biases, **options) -> ZooLinear:
-        return cls(weights, biases, **options)
+    def from_sources(
+        cls, template: nn.Linear, weights: Sequence[torch.Tensor], biases, options: ZooOptions, **layer: Any
+    ) -> ZooLinear:
+        return cls(weights, biases, options, **layer)
 
     def _apply_one(self, x, w, b):
         return F.linear(x, w, b)
@@ -415,9 +355,9 @@ class ZooLinear(ZooLayer):
         m, out_f, in_f = w_tilde.shape
         y = F.linear(x, w_tilde.reshape(m * out_f, in_f)).view(-1, m, out_f)  # "mix"
         y = torch.bmm(a.unsqueeze(1), y).squeeze(1)
-        if self.rescale:
+        if self.options.rescale:
             y = y * self._channel_scale(w_tilde, a)
-        biases = self._biases()
+        biases = self.biases
         if biases is not None:
             y = y + a @ biases
         return y

@@ -9,8 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from .gate import GateNorm, SourcePrior
-from .layers import DEFAULT_CONV_STRATEGY, DEFAULT_LINEAR_STRATEGY, ZooConv2d, ZooLayer, ZooLinear
+from .gate import SourcePrior
+from .layers import ZooConv2d, ZooLayer, ZooLinear
+from .options import ZooOptions
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -38,35 +39,23 @@ def check_state_dicts(template: nn.Module, state_dicts: Sequence[StateDict]) -> 
 def zooify(
     template: nn.Module,
     state_dicts: Sequence[StateDict],
+    options: ZooOptions = ZooOptions(),
     *,
     include: Iterable[str] | None = None,
     exclude: Iterable[str] | None = None,
-    lite: bool = False,
-    gate_norm: GateNorm = "normalized",
-    align_conv: bool = True,
-    align_linear: bool = False,
-    ema_momentum: float = 0.9,
-    conv_strategy: str = DEFAULT_CONV_STRATEGY,
-    linear_strategy: str = DEFAULT_LINEAR_STRATEGY,
     gate_unflatten: Mapping[str, tuple[int, int, int]] | None = None,
-    gate_temperature: float = 1.0,
-    shared_prior: bool = False,
-    rescale: bool = False,
-    source_grad_scale: float = 1.0,
 ) -> nn.Module:
-    """Build the Zoo-Tuning model of ``template`` from m sources.
+    """Build the Zoo-Tuning model of ``template`` from m sources, every layer with ``options``.
 
     Every ``Conv2d``/``Linear`` whose qualified name matches one of the ``include``
     glob patterns (default: all) and none of ``exclude`` becomes a zoo layer
     initialised from the m sources.  Every other parameter and floating buffer starts
     as the mean of the sources; BatchNorm running statistics are reset because the
-    sources' statistics describe their own data, not the target's.  Channel alignment
-    is applied to convolutions with kernels larger than 1x1 when ``align_conv`` and to
-    linear layers when ``align_linear``.  ``gate_unflatten`` maps the names of linear
-    layers that read a flattened ``(C, H, W)`` feature map to that shape, so that their
-    gates pool it like a convolution's.  ``shared_prior`` (softmax gates only) adds one
-    :class:`SourcePrior` to the gates of every layer (see :func:`set_prior`); the other
-    options are those of :class:`ZooLayer`.  ``template`` itself is left untouched.
+    sources' statistics describe their own data, not the target's.  ``gate_unflatten`` maps
+    the names of linear layers that read a flattened ``(C, H, W)`` feature map to that shape,
+    so that their gates pool it like a convolution's.  With ``options.shared_prior`` one
+    :class:`SourcePrior` feeds the gates of every layer (see :func:`set_prior`).
+    ``template`` itself is left untouched.
     """
     check_state_dicts(template, state_dicts)
     model = copy.deepcopy(template)
@@ -80,11 +69,7 @@ def zooify(
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
             module.reset_running_stats()
 
-    options = dict(
-        lite=lite, gate_norm=gate_norm, ema_momentum=ema_momentum, gate_temperature=gate_temperature,
-        prior=SourcePrior(len(state_dicts)) if shared_prior else None, rescale=rescale,
-        source_grad_scale=source_grad_scale,
-    )  # fmt: skip
+    prior = SourcePrior(len(state_dicts)) if options.shared_prior else None
     unflatten = dict(gate_unflatten or {})
     targets = [
         (name, module)
@@ -97,15 +82,11 @@ def zooify(
         weights = [sd[f"{name}.weight"] for sd in state_dicts]
         biases = [sd[f"{name}.bias"] for sd in state_dicts] if module.bias is not None else None
         if isinstance(module, nn.Conv2d):
-            kernel_gt_1 = module.kernel_size[0] * module.kernel_size[1] > 1
-            layer: ZooLayer = ZooConv2d.from_sources(
-                module, weights, biases, align=align_conv and kernel_gt_1, strategy=conv_strategy, **options
-            )
+            layer: ZooLayer = ZooConv2d.from_sources(module, weights, biases, options, prior=prior)
         else:
             layer = ZooLinear.from_sources(
-                module, weights, biases, align=align_linear, strategy=linear_strategy,
-                gate_unflatten=unflatten.get(name), **options,
-            )  # fmt: skip
+                module, weights, biases, options, gate_unflatten=unflatten.get(name), prior=prior
+            )
         _set_submodule(model, name, layer)
     return model
 
@@ -154,7 +135,7 @@ def set_prior(model: nn.Module, logits: torch.Tensor | Sequence[float]) -> None:
     layers = list(zoo_layers(model).values())
     priors = {id(layer.gate.prior): layer.gate.prior for layer in layers if layer.gate.prior is not None}
     if len(priors) != 1:
-        raise ValueError("set_prior needs a model built by zooify(..., shared_prior=True)")
+        raise ValueError("set_prior needs a model built with ZooOptions(shared_prior=True)")
     (prior,) = priors.values()
     with torch.no_grad():
         prior.logits.copy_(torch.as_tensor(logits, dtype=prior.logits.dtype))
@@ -170,11 +151,3 @@ def set_acting_cache(model: nn.Module, enabled: bool = True) -> None:
     for layer in zoo_layers(model).values():
         layer.cache_acting_weights = enabled
         layer._acting = None
-
-
-def gate_coefficients(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    """Per zoo layer: the last batch's mean coefficients and the EMA, as CPU tensors."""
-    return {
-        name: {"last": layer.last_coefficients.detach().cpu().clone(), "ema": layer.ema.detach().cpu().clone()}
-        for name, layer in zoo_layers(model).items()
-    }

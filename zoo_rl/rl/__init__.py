@@ -15,6 +15,9 @@ _EXPORTS = {
     "ZooFileError": ".zoo.members",
     "nature_cnn_weights": ".zoo.members",
     "prepare_zoo": ".zoo.start",
+    "RECIPES": ".zoo.recipes",
+    "Recipe": ".zoo.recipes",
+    "recipe": ".zoo.recipes",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -6,7 +6,7 @@
     runs:                         # one entry per method; any common key can be overridden
       - {method: scratch, seeds: [0, 1, 2]}
       - {method: finetune, source: all, seeds: [0]}
-      - {method: zoo, seeds: [0, 1, 2], options: {gate_norm: official}}
+      - {method: zoo, seeds: [0, 1, 2], options: {recipe: paper}}
     resources: {cpus: 1, gpus: 0} # per run, for the Ray backend
 
 Each run is a command line, so a run of a sweep is exactly a run a user could type,

@@ -17,10 +17,10 @@ from torch import nn
 from zoo_rl.core import KnowledgeFlow, merge, mergeable
 from zoo_rl.macs import forward_cost
 
+from .defaults import VISION_DEFAULTS
 from .models import METHODS, DistilledTrunk, TransferNet, model_from_sources, trunk
-from .train import VisionConfig
 
-TRAIN_BATCH = VisionConfig.batch_size  # that of `zoo-rl vision train`: per-batch work is shared by it
+TRAIN_BATCH = VISION_DEFAULTS["batch_size"]  # that of `zoo-rl vision train`: per-batch work is shared by it
 # The paper's Table 1 (ResNet-50, 224x224): GFLOPs (multiply-accumulates) and parameters.
 PAPER = {"single ResNet-50": (4.12, 23.71e6), "Zoo-Tuning, training": (4.53, 130.43e6)}
 

@@ -10,26 +10,20 @@ turns that map into one heatmap per landmark (:class:`HeatmapHead`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
-from zoo_rl.core import FeatureDistillation, KnowledgeFlow, merge, zoo_layers, zooify
+from zoo_rl.core import FeatureDistillation, KnowledgeFlow, ZooOptions, merge, zoo_layers, zooify
 from zoo_rl.errors import ConfigError
 
 from .checkpoints import backbone_weights
 
 ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")
-METHODS: tuple[str, ...] = ("zoo", "lite", "finetune", "scratch", "ensemble", "distill", "kflow")
-# The options each method takes (``--method-option KEY=VALUE``), as the RL methods name them.
-METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
-    "distill": ("weight", "decay_updates"),
-    "kflow": ("dependency_weight", "ramp_updates"),
-}
 
 
 class FeatureMaps(nn.Module):
@@ -123,16 +117,87 @@ class TransferNet(nn.Module):
         return self.head(torch.stack([b(x) for b in self.backbones]).mean(dim=0))
 
 
+# A method's backbones from (architecture, the sources' trunk state dicts, landmark model?, options).
+Backbones = Callable[..., list[nn.Module]]
+
+
+@dataclass(frozen=True)
+class VisionMethod:
+    """A row of the paper's vision tables, with the contract of the RL path's methods
+    (``zoo_rl.rl.methods.Method``): its name, whether it needs the zoo, whether a trained model
+    exports to one plain ResNet (:func:`plain_state_dict`), the options a user may set
+    (``--method-option KEY=VALUE``), and how its backbones are built; what it learns is read out
+    by ``zoo_rl.core.readouts``."""
+
+    name: str
+    backbones: Backbones
+    needs_zoo: bool = True
+    exportable: bool = True
+    options: tuple[str, ...] = ()
+
+
+def _zoo_tuning(lite: bool) -> Backbones:
+    def build(arch: str, sources: Sequence[dict[str, torch.Tensor]], landmarks: bool) -> list[nn.Module]:
+        return [zooify(trunk(arch, landmarks), sources, ZooOptions(lite=lite))]
+
+    return build
+
+
+def _finetune(arch: str, sources: Sequence[dict[str, torch.Tensor]], landmarks: bool) -> list[nn.Module]:
+    if len(sources) != 1:
+        raise ConfigError(f"finetune starts from one checkpoint, got {len(sources)}")
+    return [loaded_trunk(arch, sources[0], landmarks)]
+
+
+def _ensemble(arch: str, sources: Sequence[dict[str, torch.Tensor]], landmarks: bool) -> list[nn.Module]:
+    return [loaded_trunk(arch, weights, landmarks) for weights in sources]
+
+
+def _scratch(arch: str, sources: Sequence[dict[str, torch.Tensor]], landmarks: bool) -> list[nn.Module]:
+    return [trunk(arch, landmarks)]
+
+
+def _distill(arch: str, sources: Sequence[dict[str, torch.Tensor]], landmarks: bool, **options) -> list[nn.Module]:
+    teachers = [loaded_trunk(arch, weights, landmarks) for weights in sources]
+    features = trunk_features(arch)
+    distillation = FeatureDistillation(teachers, features, features, feature_maps=landmarks, **options)
+    return [DistilledTrunk(trunk(arch, landmarks), distillation)]
+
+
+def _kflow(arch: str, sources: Sequence[dict[str, torch.Tensor]], landmarks: bool, **options) -> list[nn.Module]:
+    teachers = [loaded_trunk(arch, weights, landmarks) for weights in sources]
+    widths = resnet_stage_widths(arch, landmarks)
+    return [KnowledgeFlow(trunk(arch, landmarks), teachers, resnet_stages, widths, **options)]
+
+
+METHODS: dict[str, VisionMethod] = {
+    m.name: m
+    for m in (
+        VisionMethod("zoo", _zoo_tuning(lite=False), exportable=False),
+        VisionMethod("lite", _zoo_tuning(lite=True)),
+        VisionMethod("finetune", _finetune),
+        VisionMethod("scratch", _scratch, needs_zoo=False),
+        VisionMethod("ensemble", _ensemble, exportable=False),
+        VisionMethod("distill", _distill, options=("weight", "decay_updates")),
+        VisionMethod("kflow", _kflow, options=("dependency_weight", "ramp_updates")),
+    )
+}
+
+
+def vision_method(name: str) -> VisionMethod:
+    if name not in METHODS:
+        raise ConfigError(f"unknown vision method {name!r}; expected one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
 def build_model(
     arch: str, method: str, checkpoints: Sequence[str | Path], outputs: int, landmarks: bool = False, **options
 ) -> TransferNet:
     """The model of ``method`` from checkpoint files (see :func:`model_from_sources`)."""
-    if method not in METHODS:
-        raise ConfigError(f"unknown vision method {method!r}; expected one of {', '.join(METHODS)}")
-    if method != "scratch" and not checkpoints:
+    if vision_method(method).needs_zoo and not checkpoints:
         raise ConfigError(f"method {method!r} needs at least one checkpoint (--zoo)")
     reference = trunk(arch).state_dict()
-    sources = [backbone_weights(path, reference)[1] for path in checkpoints] if method != "scratch" else []
+    sources = [backbone_weights(path, reference)[1] for path in checkpoints] if vision_method(method).needs_zoo else []
     return model_from_sources(arch, method, sources, outputs, landmarks, **options)
 
 
@@ -149,25 +214,8 @@ def model_from_sources(
     (BatchNorm starts from their mean), ``finetune`` starts from one, ``ensemble`` trains one
     backbone per source, ``distill`` trains a random trunk with feature distillation from the
     frozen sources, ``kflow`` a random trunk in Knowledge Flow with them, ``scratch`` ignores
-    them.  ``options``: :data:`METHOD_OPTIONS`; those of ``zoo``/``lite`` go to :func:`zooify`."""
-    if method == "finetune" and len(sources) != 1:
-        raise ConfigError(f"finetune starts from one checkpoint, got {len(sources)}")
-    new_trunk = partial(trunk, arch, landmarks)
-    if method in ("zoo", "lite"):
-        backbones = [zooify(new_trunk(), sources, lite=method == "lite", **options)]
-    elif method in ("distill", "kflow"):
-        teachers = [loaded_trunk(arch, weights, landmarks) for weights in sources]
-        features = trunk_features(arch)
-        if method == "distill":
-            distillation = FeatureDistillation(teachers, features, features, feature_maps=landmarks, **options)
-            backbones = [DistilledTrunk(new_trunk(), distillation)]
-        else:
-            widths = resnet_stage_widths(arch, landmarks)
-            backbones = [KnowledgeFlow(new_trunk(), teachers, resnet_stages, widths, **options)]
-    elif method == "scratch":
-        backbones = [new_trunk()]
-    else:
-        backbones = [loaded_trunk(arch, weights, landmarks) for weights in sources]
+    them.  ``options``: the method's (:data:`METHODS`)."""
+    backbones = vision_method(method).backbones(arch, sources, landmarks, **options)
     features = trunk_features(arch)
     head = HeatmapHead(features, outputs) if landmarks else nn.Linear(features, outputs)
     return TransferNet(backbones, head)

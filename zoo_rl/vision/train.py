@@ -1,8 +1,7 @@
 """Train, evaluate and export a vision model with a transfer method: one loop, read top to
 bottom, for both of the paper's vision tasks, chosen by the ``--data`` spec: image
 classification (cross-entropy, top-1 accuracy) and facial landmarks (heatmap regression, NME).
-Defaults are the paper's classification recipe (SGD with Nesterov momentum 0.9, weight decay
-5e-4, lr 0.01 decayed x0.1 at 6K and 12K of 15K iterations, batch 48).
+Defaults are the paper's classification recipe (``zoo_rl.vision.defaults``).
 
 The run directory mirrors the RL one: ``config.yaml``, ``tb/``, ``checkpoint.pt`` while
 training (re-running the same command resumes from it), then ``model.pt`` (the trained
@@ -25,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from zoo_rl.core import gate_coefficients
+from zoo_rl.core import readouts
 from zoo_rl.devices import check_device
 from zoo_rl.errors import ConfigError, TrainingDiverged
 from zoo_rl.io_utils import atomic_write, atomic_write_text, read_weights, read_yaml
@@ -34,10 +33,11 @@ from zoo_rl.rng import rng_state, set_rng_state
 from zoo_rl.run_dir import RunDirectory
 
 from .data import load_datasets
+from .defaults import VISION_DEFAULTS
 from .landmark_data import KINDS as LANDMARK_KINDS
 from .landmark_data import landmark_datasets
 from .landmarks import decode_heatmaps, heatmap_targets, nme
-from .models import ARCHS, METHOD_OPTIONS, METHODS, DistilledTrunk, TransferNet, build_model
+from .models import ARCHS, METHODS, TransferNet, build_model
 
 CHECKPOINT = "checkpoint.pt"  # while training
 MODEL = "model.pt"  # the trained weights: a finished run
@@ -51,23 +51,23 @@ class VisionConfig:
 
     data: str
     zoo: list[str] = field(default_factory=list)
-    arch: str = "resnet50"
-    method: str = "zoo"
-    iters: int = 15_000
-    batch_size: int = 48
-    lr: float = 0.01
-    momentum: float = 0.9
-    optimizer: str = "sgd"  # sgd (Nesterov, `momentum`) or adam
-    weight_decay: float = 5e-4
-    lr_steps: list[int] = field(default_factory=lambda: [6_000, 12_000])
-    crop: int = 224
-    resize: int = 256
+    arch: str = VISION_DEFAULTS["arch"]
+    method: str = VISION_DEFAULTS["method"]
+    iters: int = VISION_DEFAULTS["iters"]
+    batch_size: int = VISION_DEFAULTS["batch_size"]
+    lr: float = VISION_DEFAULTS["lr"]
+    momentum: float = VISION_DEFAULTS["momentum"]
+    optimizer: str = VISION_DEFAULTS["optimizer"]  # sgd (Nesterov, `momentum`) or adam
+    weight_decay: float = VISION_DEFAULTS["weight_decay"]
+    lr_steps: list[int] = field(default_factory=lambda: list(VISION_DEFAULTS["lr_steps"]))
+    crop: int = VISION_DEFAULTS["crop"]
+    resize: int = VISION_DEFAULTS["resize"]
     ten_crop: bool = False
-    seed: int = 0
-    workers: int = 2
-    checkpoint_freq: int = 500
-    device: str = "cpu"
-    options: dict[str, Any] = field(default_factory=dict)  # the method's options (METHOD_OPTIONS), checked below
+    seed: int = VISION_DEFAULTS["seed"]
+    workers: int = VISION_DEFAULTS["workers"]
+    checkpoint_freq: int = VISION_DEFAULTS["checkpoint_freq"]
+    device: str = VISION_DEFAULTS["device"]
+    options: dict[str, Any] = field(default_factory=dict)  # the method's options (METHODS), checked below
 
     def __post_init__(self):
         check_types(self)
@@ -86,7 +86,7 @@ class VisionConfig:
             raise ConfigError("ten-crop evaluation is for classification; landmark models see one face crop")
         if self.landmarks and self.crop % 32:
             raise ConfigError(f"a landmark crop must be a multiple of 32 (the trunk's stride), got {self.crop}")
-        allowed = METHOD_OPTIONS.get(self.method, ())
+        allowed = METHODS[self.method].options
         for key, value in self.options.items():
             if key not in allowed:
                 takes = f"takes {', '.join(allowed)}" if allowed else "takes none"
@@ -168,6 +168,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
                             num_workers=config.workers)  # fmt: skip
         batches = itertools.chain.from_iterable(itertools.repeat(loader))
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+        sources = [Path(path).stem for path in config.zoo]  # what the gates and teachers are called in TensorBoard
         model.train()
         for iteration in tqdm(range(start, config.iters), initial=start, total=config.iters, desc=run_dir.name):
             images, targets = next(batches)
@@ -179,7 +180,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
             optimizer.step()
             schedule.step()
             if (iteration + 1) % 10 == 0 or iteration + 1 == config.iters:
-                log_scalars(writer, model, iteration + 1, loss.item(), schedule.get_last_lr()[0])
+                log_scalars(writer, model, sources, iteration + 1, loss.item(), schedule.get_last_lr()[0])
             due = config.checkpoint_freq and (iteration + 1) % config.checkpoint_freq == 0
             if due and iteration + 1 < config.iters:
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -195,14 +196,14 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
         return run_dir
 
 
-def log_scalars(writer: SummaryWriter, model: TransferNet, step: int, loss: float, lr: float) -> None:
+def log_scalars(writer: SummaryWriter, model: TransferNet, sources: list[str], step: int, loss: float,
+                lr: float) -> None:  # fmt: skip
+    """The loss, the learning rate, and what the method learns (``zoo_rl.core.readouts``: gate
+    coefficients per source, distillation loss, Knowledge Flow weights)."""
     writer.add_scalar("train/loss", loss, step)
     writer.add_scalar("train/lr", lr, step)
-    if isinstance(model.backbones[0], DistilledTrunk):
-        writer.add_scalar("distill/loss", model.backbones[0].distillation.last_loss, step)
-    for layer, coefficients in gate_coefficients(model.backbones[0]).items():
-        for i, value in enumerate(coefficients["last"].tolist()):
-            writer.add_scalar(f"gate/{layer}/source{i}", value, step)
+    for tag, value in readouts(model, sources).items():
+        writer.add_scalar(tag, value, step)
 
 
 @torch.no_grad()

@@ -8,11 +8,10 @@ from .ensemble import Ensemble
 from .finetune import Finetune
 from .kflow import KnowledgeFlow
 from .scratch import Scratch
-from .zoo_tuning import LiteZooTuning, ZooNoAlign, ZooTuning, ZooUniform
+from .zoo_tuning import LiteZooTuning, ZooTuning, ZooUniform
 
 METHODS: dict[str, type[Method]] = {
-    m.name: m
-    for m in (Scratch, Finetune, ZooTuning, LiteZooTuning, ZooNoAlign, ZooUniform, Ensemble, Distill, KnowledgeFlow)
+    m.name: m for m in (Scratch, Finetune, ZooTuning, LiteZooTuning, ZooUniform, Ensemble, Distill, KnowledgeFlow)
 }
 
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from zoo_rl.core.distill import FeatureDistillation
 from zoo_rl.rl.zoo.extractor import TransferExtractor
-from zoo_rl.rl.zoo.members import source_nature_cnns
+from zoo_rl.rl.zoo.members import member_name, source_nature_cnns
 
 from .base import Method
 
@@ -35,6 +35,7 @@ class DistillNatureCNN(TransferExtractor):
         decay_updates: int = 0,
     ):
         super().__init__(observation_space, features_dim)
+        self.member_names = [member_name(p) for p in zoo]
         self.student = NatureCNN(observation_space, features_dim=features_dim)
         teachers = source_nature_cnns(observation_space, zoo, features_dim, trainable=False)
         self.distillation = FeatureDistillation(teachers, features_dim, features_dim, weight, decay_updates)

@@ -17,7 +17,7 @@ from torch import nn
 
 from zoo_rl.core import kflow
 from zoo_rl.rl.zoo.extractor import TransferExtractor
-from zoo_rl.rl.zoo.members import source_nature_cnns
+from zoo_rl.rl.zoo.members import member_name, source_nature_cnns
 
 from .base import Method
 
@@ -44,6 +44,7 @@ class KnowledgeFlowNatureCNN(TransferExtractor):
         ramp_updates: int = 1000,
     ):
         super().__init__(observation_space, features_dim)
+        self.member_names = [member_name(p) for p in zoo]
         student = NatureCNN(observation_space, features_dim=features_dim)
         teachers = source_nature_cnns(observation_space, zoo, features_dim, trainable=False)
         widths = [(32, True), (64, True), (64, True), (features_dim, False)]

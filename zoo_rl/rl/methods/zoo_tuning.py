@@ -12,54 +12,48 @@ from zoo_rl.core import zoo_layers
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig
 from zoo_rl.rl.zoo.extractor import SCRATCH_MEMBER, ZooNatureCNN, zoo_extractors
-from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
+from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPE_OPTIONS, Recipe, recipe
 from zoo_rl.rl.zoo.start import START_ENVS, START_STEPS, prepare_zoo
 
 from .base import Method, ModelFactory, nature_cnns
 
-# Options of the method's initialisation and start, not of the extractor.
-START_OPTIONS = ("match_channels", "reference_prior", "scratch_start")
-
 
 class ZooTuning(Method):
+    """Options: ``recipe`` (a name in ``zoo_rl.rl.zoo.recipes.RECIPES``) and any of its fields
+    over it, ``fixed_gates`` (the extractor's) and ``scratch_start`` (:meth:`initialize`)."""
+
     name = "zoo"
     needs_zoo = True
     extractor_class = ZooNatureCNN
-    options = ("recipe", "gate_norm", "gate_temperature", "shared_prior", "rescale", "source_grad_scale",
-               "scratch_member", "match_channels", "reference_prior", "align", "zoo_linear", "ema_momentum",
-               "fixed_gates", "linear_gate", "conv_strategy", "scratch_start")  # fmt: skip
+    options = ("recipe", *RECIPE_OPTIONS, "fixed_gates", "scratch_start")
     lite = False
+    fixed_gates: str | None = None
 
-    def fixed_options(self, config: RunConfig) -> dict[str, Any]:
-        """Options that define the method (ablations), over the user's."""
-        return {}
-
-    def _options(self, config: RunConfig) -> dict[str, Any]:
-        return {**config.method_options, **self.fixed_options(config)}
+    def recipe(self, config: RunConfig) -> Recipe:
+        options = {k: v for k, v in config.method_options.items() if k in RECIPE_OPTIONS}
+        return recipe(config.method_options.get("recipe", DEFAULT_RECIPE), **options)
 
     def extractor_kwargs(self, config: RunConfig) -> dict[str, Any]:
-        options = {k: v for k, v in self._options(config).items() if k not in START_OPTIONS}
-        return dict(lite=self.lite, **options)
+        fixed_gates = self.fixed_gates or config.method_options.get("fixed_gates")
+        return dict(lite=self.lite, recipe=self.recipe(config), fixed_gates=fixed_gates)
 
     def initialize(self, model, config: RunConfig, build: ModelFactory) -> None:
         """Option ``scratch_start``: the fresh member and the heads start as the scratch run of
         the same seed, and the random stream goes on as scratch's (:func:`start_as_scratch`)."""
-        if self._options(config).get("scratch_start"):
+        if config.method_options.get("scratch_start"):
             start_as_scratch(model, config, build)
 
     def start(self, model, config: RunConfig) -> dict[str, Any] | None:
-        """Recipe ``transfer`` (option ``match_channels``): choose the reference member, match
-        every member's units to it on target frames and start the gates on it
-        (``zoo_rl.rl.zoo.start.prepare_zoo``, never on more frames than the run trains on);
-        option ``reference_prior``: the reference's starting coefficient (the recipe's default)."""
-
-        options = self._options(config)
-        recipe = RECIPES[options.get("recipe", DEFAULT_RECIPE)]
-        if not options.get("match_channels", recipe["match_channels"]):
+        """With the recipe's ``match_channels``: choose the reference member, match every
+        member's units to it on target frames and start the gates on it with the recipe's
+        ``reference_prior`` (``zoo_rl.rl.zoo.start.prepare_zoo``, never on more frames than the
+        run trains on)."""
+        chosen = self.recipe(config)
+        if not chosen.match_channels:
             return None
         steps = max(1, min(START_STEPS, config.steps // START_ENVS))
-        prior = options.get("reference_prior", recipe["reference_prior"])
-        started = prepare_zoo(model, config.game, config.seed, config.settings, reference_prior=prior, steps=steps)
+        started = prepare_zoo(model, config.game, config.seed, config.settings,
+                              reference_prior=chosen.reference_prior, steps=steps)  # fmt: skip
         print(f"{config.run_name()}: the start chose {started['reference']} ({started['why']})", flush=True)
         for name in started["target_in_zoo"]:
             if name != started["reference"]:
@@ -73,26 +67,13 @@ class LiteZooTuning(ZooTuning):
     exportable = True
 
 
-class ZooNoAlign(ZooTuning):
-    """Ablation: Zoo-Tuning without trainable channel alignment. The default ``transfer``
-    recipe has none either, so there this is plain ``zoo``; it ablates the alignment of
-    ``recipe=paper`` (the paper's ablation)."""
-
-    name = "zoo-noalign"
-
-    def fixed_options(self, config: RunConfig) -> dict[str, Any]:
-        return {"align": False}
-
-
 class ZooUniform(ZooTuning):
     """Ablation: fixed uniform gates, i.e. trained parameter averaging with no gate network.
     The gates being fixed, the trained extractor merges into one NatureCNN."""
 
     name = "zoo-uniform"
     exportable = True
-
-    def fixed_options(self, config: RunConfig) -> dict[str, Any]:
-        return {"fixed_gates": "uniform"}
+    fixed_gates = "uniform"
 
 
 def start_as_scratch(model: BaseAlgorithm, config: RunConfig, build: ModelFactory) -> None:

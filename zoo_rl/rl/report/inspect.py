@@ -54,13 +54,13 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
     health = {name: health_row(f, features) for name, f in {**features, **randoms}.items()}
     step0 = {}
     for recipe, options in RECIPES.items():
-        progress(f"the zoo at step 0 with the {recipe} recipe" + (" (its start)" if options["match_channels"] else ""))
+        progress(f"the zoo at step 0 with the {recipe} recipe" + (" (its start)" if options.match_channels else ""))
         torch.manual_seed(seed)  # the fresh member, as a run of this seed would draw it
         extractor = ZooNatureCNN(space, list(zoo), recipe=recipe).to(device)
         started = None
-        if options["match_channels"]:
+        if options.match_channels:
             started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,
-                                reference_prior=options["reference_prior"], games=member_games(extractor),
+                                reference_prior=options.reference_prior, games=member_games(extractor),
                                 files=extractor.member_files)  # fmt: skip
         step0[recipe] = {**health_row(features_of(extractor, frames), features), "start": started}
         if recipe == DEFAULT_RECIPE:

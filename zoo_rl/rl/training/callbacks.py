@@ -8,11 +8,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from zoo_rl.core import FeatureDistillation, KnowledgeFlow, gate_coefficients, set_acting_cache
-from zoo_rl.rl.zoo.extractor import ZooNatureCNN
+from zoo_rl.core import readouts, set_acting_cache
+from zoo_rl.rl.zoo.extractor import TransferExtractor
 
 SCORE_FIELDS = ("agent_steps", "frames", "score", "episode_frames", "wall_s", "game")
 
@@ -77,36 +76,18 @@ class ScoreLogger(BaseCallback):
 
 
 class ExtractorLogger(BaseCallback):
-    """Writes what a zoo-based extractor learns to TensorBoard at the end of every rollout
-    (SB3 writes the recorded values at its next log dump): the coefficient of every source
-    in every zoo layer, or the distillation loss and its weight."""
-
-    def __init__(self, source_names: list[str]):
-        super().__init__()
-        self.source_names = source_names
+    """Writes what the policy's transfer extractors learn to TensorBoard at the end of every
+    rollout (SB3 writes the recorded values at its next log dump): whatever their core modules
+    read out (``zoo_rl.core.readouts``), e.g. ``gate_last/features_extractor/zoo.cnn.0/<member>``."""
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
         for extractor_name, extractor in self.model.policy.named_children():
-            if not extractor_name.endswith("features_extractor"):
-                continue
-            for module in extractor.modules():  # the shared core modules, whatever wraps them
-                if isinstance(module, FeatureDistillation):
-                    self.logger.record(f"distill/{extractor_name}/loss", module.last_loss)
-                    self.logger.record(f"distill/{extractor_name}/weight", module.current_weight())
-                elif isinstance(module, KnowledgeFlow):
-                    with torch.no_grad():
-                        weights = module.mixing_weights()
-                    for layer, row in enumerate(weights.tolist()):
-                        for name, value in zip(["student", *self.source_names], row, strict=True):
-                            self.logger.record(f"kflow/{extractor_name}/layer{layer}/{name}", value)
-            if isinstance(extractor, ZooNatureCNN):
-                for layer, coeffs in gate_coefficients(extractor.zoo).items():
-                    for kind in ("last", "ema"):
-                        for name, value in zip(extractor.member_names, coeffs[kind].tolist(), strict=True):
-                            self.logger.record(f"gate_{kind}/{extractor_name}/{layer}/{name}", value)
+            if isinstance(extractor, TransferExtractor):
+                for tag, value in readouts(extractor, extractor.member_names, extractor_name).items():
+                    self.logger.record(tag, value)
 
 
 class PeriodicEval(BaseCallback):

@@ -70,7 +70,7 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("game", metavar="TARGET", help="ALE game name of the target")
     add_training_arguments(p)
     p.add_argument("--method", default="lite", help="lite (the cheapest Zoo-Tuning: it merges into one "
-                   "NatureCNN), zoo, scratch, finetune, ensemble, distill, kflow, zoo-noalign or zoo-uniform "
+                   "NatureCNN), zoo, scratch, finetune, ensemble, distill, kflow or zoo-uniform "
                    "(default: lite)")  # fmt: skip
     p.add_argument("--zoo", nargs="+", default=[], help="zoo members (.zip), a zoo directory or its manifest")
     p.add_argument("--source", default=None, help="finetune: one zoo member, or 'all' for one run per member")

@@ -38,12 +38,7 @@ from zoo_rl.rl.training.evaluate import evaluate
 from zoo_rl.rl.training.models import build_model, make_env, validate
 from zoo_rl.rl.training.policy_cost import policy_cost
 from zoo_rl.rl.zoo.extractor import detach_from_zoo
-from zoo_rl.rl.zoo.members import member_name
 from zoo_rl.run_dir import RunDirectory
-
-
-def source_names(zoo: list[str]) -> list[str]:
-    return [member_name(p) for p in zoo]
 
 
 def train(config: RunConfig, out: Path) -> Path:
@@ -103,7 +98,7 @@ def learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, method: Method
     checkpointer = Checkpointer(run_dir, config.checkpoint_freq, elapsed, last_saved=done)
     callbacks = [ProgressBar(config.steps), score_log, checkpointer]
     if method.needs_zoo:
-        callbacks += [ExtractorLogger(source_names(config.zoo)), ActingCache()]
+        callbacks += [ExtractorLogger(), ActingCache()]
     if config.eval_freq:
         evaluate_fn = partial(evaluate_model, config=config)
         callbacks.append(PeriodicEval(run_dir / "evals.csv", config.eval_freq, evaluate_fn, start_steps=done))

@@ -26,7 +26,7 @@ from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import algo_defaults
 from zoo_rl.rl.zoo.extractor import ZooNatureCNN
 from zoo_rl.rl.zoo.manifest import zoo_paths
-from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
+from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES, Recipe, recipe
 from zoo_rl.rl.zoo.start import START_STEPS, prepare_zoo
 
 
@@ -60,14 +60,15 @@ def rl_zoo_hyperparams(
         policy_kwargs=policy_kwargs,
         **hyperparams,
     )
-    recipe = RECIPES[extractor_kwargs.get("recipe", DEFAULT_RECIPE)]
-    if recipe["match_channels"] and start_steps > 0:
-        start = {"steps": start_steps, "reference_prior": recipe["reference_prior"]}
+    chosen = extractor_kwargs.get("recipe", DEFAULT_RECIPE)
+    chosen = chosen if isinstance(chosen, Recipe) else recipe(chosen)
+    if chosen.match_channels and start_steps > 0:
+        start = {"steps": start_steps, "reference_prior": chosen.reference_prior}
         entry["callback"] = [{f"{__name__}.{ZooStart.__name__}": start}]
     return {"atari": entry}
 
 
-DEFAULT_PRIOR = RECIPES[DEFAULT_RECIPE]["reference_prior"]
+DEFAULT_PRIOR = RECIPES[DEFAULT_RECIPE].reference_prior
 
 
 class ZooStart(BaseCallback):

@@ -25,21 +25,13 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
-from zoo_rl.core import (
-    DEFAULT_CONV_STRATEGY,
-    GateNorm,
-    ZooLayer,
-    freeze_gates,
-    merge,
-    set_prior,
-    zoo_layers,
-    zooify,
-)
+from zoo_rl.core import ZooLayer, freeze_gates, merge, set_prior, zoo_layers, zooify
 from zoo_rl.errors import ConfigError
 
 from .matching import correlation, permute_member, unit_samples
 from .members import ZooShell, member_file, member_name, nature_cnn_weights
-from .recipes import DEFAULT_RECIPE, RECIPES
+from .recipes import DEFAULT_RECIPE, Recipe
+from .recipes import recipe as named_recipe
 
 # NatureCNN's weighted layers in order; each is followed by a ReLU, the Flatten sits before linear.0.
 CHAIN: tuple[str, ...] = ("cnn.0", "cnn.2", "cnn.4", "linear.0")
@@ -51,44 +43,33 @@ class TransferExtractor(BaseFeaturesExtractor):
     :meth:`as_nature_cnn` gives it, for ``zoo-rl export`` (Zoo-Tuning with shared coefficients,
     a distillation student, a Knowledge Flow student free of its teachers).  It raises
     ``ValueError`` where the trained extractor has no such form (full Zoo-Tuning's weights
-    depend on each input; Knowledge Flow still using a teacher)."""
+    depend on each input; Knowledge Flow still using a teacher).  ``member_names`` names what
+    it learns from, for what it reads out (``zoo_rl.core.readouts``)."""
+
+    member_names: list[str]
 
     def as_nature_cnn(self) -> nn.Module:
         raise NotImplementedError
 
 
 class ZooNatureCNN(TransferExtractor):
-    """SB3's NatureCNN whose convolutions (and, by default, its linear layer) are
-    Zoo-Tuning layers initialised from the NatureCNN of every zoo member.
+    """SB3's NatureCNN whose convolutions and linear layer are Zoo-Tuning layers initialised
+    from the NatureCNN of every zoo member.
 
     :param zoo: SB3 model zips (PPO, A2C, DQN, QR-DQN, mixed freely) with NatureCNN policies.
     :param lite: lite Zoo-Tuning (batch-level gate with an EMA, mergeable into one NatureCNN).
-    :param recipe: the defaults of the options below (``zoo_rl.rl.zoo.recipes``): ``"transfer"``
-        or ``"paper"`` (the layer as published); an option given explicitly wins.
-    :param gate_norm: ``"softmax"``, ``"normalized"`` (sigmoid divided by its sum) or
-        ``"official"`` (the paper's plain sigmoid; see ``zoo_rl.core.Gate``).
-    :param gate_temperature: softmax gates: logits are divided by it (lower: sharper gates
-        that move faster under Adam).
-    :param shared_prior: softmax gates: one learnable source prior added to every layer's gate.
-    :param rescale: norm-preserving mixtures (``zoo_rl.core.layers``).
-    :param source_grad_scale: gradient multiplier of the members' weights (the number of members
-        gives each a plain layer's gradient under uniform gates; see ``zoo_rl.core.layers``).
-    :param scratch_member: add a freshly initialised NatureCNN (SB3's orthogonal init) as a
-        member, so the gates can choose to train from scratch where no source helps.
-    :param align: trainable channel alignment on the convolutions.
-    :param zoo_linear: also aggregate the 3136->512 linear layer (otherwise it starts as
-        the mean of the sources and is trained as one ordinary layer).
+    :param recipe: the layers' settings and the start (``zoo_rl.rl.zoo.recipes``): a name
+        (``"transfer"``, or ``"paper"`` for the layer as published) or a :class:`Recipe`, e.g.
+        ``recipe("transfer", gate_temperature=0.1)``; ``lite`` overrides the recipe's.
     :param fixed_gates: fix the coefficients of every layer (one per member, or ``"uniform"``)
         and run no gate network.
-    :param linear_gate: ``"pooled"`` (default): the linear layer's gate reads the channel
-        means of the 64 x 7 x 7 map it flattens, like the convolutions' gates;
-        ``"flat"``: the paper's gate recipe on the flat 3136-d input (hidden width 785,
-        a gate that costs 1.5x the layer it gates; see docs/performance.md).
-    :param conv_strategy: how per-sample convolutions run (``zoo_rl.core.CONV_STRATEGIES``);
-        the default is the fastest measured on a CPU.
     :param read_zoo: initialise the members from the zoo's files; False leaves them at a
         NatureCNN's initialisation, for a saved model's weights to be loaded over them
         (:func:`detach_from_zoo` sets it in a model's saved arguments).
+
+    Every layer is aggregated, the 3136 -> 512 linear layer too, whose gate reads the channel
+    means of the 64 x 7 x 7 map it flattens, like the convolutions' gates (the paper's gate on
+    the flat 3136-d input would cost 1.5x the layer it gates; docs/performance.md).
     """
 
     def __init__(
@@ -97,30 +78,12 @@ class ZooNatureCNN(TransferExtractor):
         zoo: Sequence[str | Path],
         features_dim: int = 512,
         lite: bool = False,
-        recipe: str = DEFAULT_RECIPE,
-        gate_norm: GateNorm | None = None,
-        gate_temperature: float | None = None,
-        shared_prior: bool | None = None,
-        rescale: bool | None = None,
-        source_grad_scale: float | None = None,
-        scratch_member: bool | None = None,
-        align: bool | None = None,
-        zoo_linear: bool = True,
+        recipe: str | Recipe = DEFAULT_RECIPE,
         fixed_gates: Sequence[float] | str | None = None,
-        ema_momentum: float = 0.9,
         normalized_image: bool = False,
-        linear_gate: str = "pooled",
-        conv_strategy: str = DEFAULT_CONV_STRATEGY,
         read_zoo: bool = True,
     ):
-        if linear_gate not in ("pooled", "flat"):
-            raise ConfigError(f"linear_gate must be 'pooled' or 'flat', got {linear_gate!r}")
-        if recipe not in RECIPES:
-            raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
-        given = dict(gate_norm=gate_norm, gate_temperature=gate_temperature, shared_prior=shared_prior,
-                     rescale=rescale, source_grad_scale=source_grad_scale, scratch_member=scratch_member,
-                     align=align)  # fmt: skip
-        options = {**RECIPES[recipe], **{k: v for k, v in given.items() if v is not None}}
+        options = (recipe if isinstance(recipe, Recipe) else named_recipe(recipe)).replace(lite=lite)
         zoo = list(zoo) if read_zoo else [ZooShell(p) for p in zoo]
         template = NatureCNN(observation_space, features_dim=features_dim, normalized_image=normalized_image)
         super().__init__(observation_space, features_dim)
@@ -136,24 +99,11 @@ class ZooNatureCNN(TransferExtractor):
         self.member_files: dict[str, str | None] = {
             member_name(p): None if isinstance(p, ZooShell) else str(member_file(p)) for p in zoo
         }
-        if options["scratch_member"]:
+        if options.scratch_member:
             sources.append(fresh_nature_cnn_weights(observation_space, features_dim, normalized_image))
             self.member_names.append(SCRATCH_MEMBER)
-        self.zoo = zooify(
-            template,
-            sources,
-            exclude=None if zoo_linear else ["linear.*"],
-            lite=lite,
-            gate_norm=options["gate_norm"],
-            gate_temperature=options["gate_temperature"],
-            shared_prior=options["shared_prior"],
-            rescale=options["rescale"],
-            source_grad_scale=float(options["source_grad_scale"]),
-            align_conv=options["align"],
-            ema_momentum=ema_momentum,
-            gate_unflatten={"linear.0": feature_map} if linear_gate == "pooled" else None,
-            conv_strategy=conv_strategy,
-        )
+        self.recipe = options
+        self.zoo = zooify(template, sources, options, gate_unflatten={"linear.0": feature_map})
         if fixed_gates == "uniform":
             fixed_gates = [1.0 / len(sources)] * len(sources)
         if fixed_gates is not None:
@@ -168,10 +118,7 @@ class ZooNatureCNN(TransferExtractor):
 
     def _chain(self) -> list[ZooLayer]:
         layers = zoo_layers(self.zoo)
-        chain = [layers.get(name) for name in CHAIN]
-        if any(layer is None for layer in chain):
-            raise ConfigError("needs every NatureCNN layer aggregated (zoo_linear=True)")
-        return chain  # type: ignore[return-value]
+        return [layers[name] for name in CHAIN]
 
     @torch.no_grad()
     def member_features(

@@ -92,7 +92,7 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
 
 
 def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariSettings | None = None,
-                reference_prior: float | None = RECIPES[DEFAULT_RECIPE]["reference_prior"],
+                reference_prior: float | None = RECIPES[DEFAULT_RECIPE].reference_prior,
                 steps: int = START_STEPS) -> dict:  # fmt: skip
     """Give the fresh zoo extractors of an SB3 model the start ``zoo-rl transfer`` gives them
     (:func:`start_zoo` on ``steps`` steps of random play in 8 games of ``game``, seeded apart
