@@ -10,6 +10,9 @@ Sections (all in one process, medians over repeats, ratios to the NatureCNN / sc
   envs       environment throughput of the two backends (random actions)
   cost       MACs per observation and parameters per method (torch's flop counter)
   layers     per-layer aggregation strategies (grouped / mix)
+  scaling    extractor training step time and peak memory of lite and zoo for 1..10 sources
+             (the default recipe adds the fresh member: m = 2..11), one process per point,
+             a line fitted to each, and a figure (--figure)
   peer       whole processes, one after another, on the same game and budget: RL Zoo's PPO
              trainer (the rl-zoo extra) and ``zoo-rl transfer`` scratch, lite and zoo with the
              shipped zoo and its start (not in the default sections: minutes per run)
@@ -46,7 +49,8 @@ from zoo_rl.rl.zoo.extractor import ZooNatureCNN
 from zoo_rl.rl.zoo.recipes import recipe
 
 SPACE = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-SECTIONS = ("extractor", "inference", "ppo", "envs", "cost", "layers")
+SECTIONS = ("extractor", "inference", "ppo", "envs", "cost", "layers", "scaling")
+DEFAULT_SECTIONS = SECTIONS[:-1]  # scaling takes minutes: asked for by name
 ROOT = Path(__file__).resolve().parent.parent
 PEER_METHODS = ("scratch", "lite", "zoo")
 
@@ -140,6 +144,7 @@ def bench_inference(zoo, device, repeats) -> dict[str, dict[str, float]]:
 def bench_ppo(zoo, device, updates) -> dict[str, float]:
     """Env steps/s of whole PPO updates (rollout + training), the methods taking turns."""
     from zoo_rl.rl.config import RunConfig, algo_defaults
+    from zoo_rl.rl.training.callbacks import ActingCache
     from zoo_rl.rl.training.models import build_model, make_env
 
     n_envs, hyperparams = algo_defaults("ppo")
@@ -154,6 +159,9 @@ def bench_ppo(zoo, device, updates) -> dict[str, float]:
             models[method] = build_model(config, envs[-1])
             models[method].learn(per_update)  # warm-up update, not timed
         update = {k: (lambda m=m: m.learn(per_update, reset_num_timesteps=False)) for k, m in models.items()}
+        # what zoo-rl's training loop adds for lite: its merged weights kept for a whole rollout
+        update["lite, acting cache"] = lambda: models["lite"].learn(per_update, reset_num_timesteps=False,
+                                                                    callback=ActingCache())  # fmt: skip
         seconds = interleaved_medians(update, updates, device)
     finally:
         for env in envs:
@@ -228,6 +236,83 @@ def bench_layers(m, device, repeats, batch) -> dict[str, dict[str, float]]:
     return result
 
 
+def scaling_point(kind: str, sources: int, device: torch.device, repeats: int, batch: int) -> dict[str, float]:
+    """One point of the scaling section, in this (fresh) process: the median training step of
+    ``kind`` ("NatureCNN", "lite" or "zoo") and the peak memory of the process (CPU: resident set;
+    CUDA: torch's allocator)."""
+    import resource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        zoo = write_zoo(Path(tmp), sources)
+        net = NatureCNN(SPACE) if kind == "NatureCNN" else ZooNatureCNN(SPACE, zoo, lite=kind == "lite")
+    x = torch.rand(batch, *SPACE.shape, device=device)
+    seconds = interleaved_medians({kind: training_step(net.to(device), x)}, repeats, device)[kind]
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    members = sources + int(recipe().scratch_member) if kind != "NatureCNN" else 1
+    return {"seconds": seconds, "peak_mb": peak, "members": members}
+
+
+def bench_scaling(device: torch.device, repeats: int, batch: int, max_sources: int) -> dict[str, list[dict]]:
+    """:func:`scaling_point` for every kind and zoo size, each in its own process (a process's
+    peak memory only grows), and a least-squares line per kind: seconds and MB against m."""
+    import subprocess
+    import sys
+
+    points: dict[str, list[dict]] = {}
+    for kind in ("NatureCNN", "lite", "zoo"):
+        for sources in [1] if kind == "NatureCNN" else range(1, max_sources + 1):
+            command = [sys.executable, __file__, "--scaling-point", kind, str(sources), "--device", str(device),
+                       "--repeats", str(repeats), "--batch", str(batch)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            point = json.loads(done.stdout.strip().splitlines()[-1])
+            points.setdefault(kind, []).append({"sources": sources, **point})
+            print(f"  {kind:9s} m={point['members']:2d} {point['seconds'] * 1e3:8.1f} ms {point['peak_mb']:7.0f} MB",
+                  flush=True)  # fmt: skip
+    fits = {}
+    for kind in ("lite", "zoo"):
+        m = np.array([p["members"] for p in points[kind]], dtype=float)
+        fits[kind] = {key: dict(zip(("slope", "intercept"), np.polyfit(m, [p[key] for p in points[kind]], 1).tolist(),
+                                    strict=True))
+                      for key in ("seconds", "peak_mb")}  # fmt: skip
+        # the largest departure from the line, relative to the largest value: what a faster-than-linear term would show
+        for key in ("seconds", "peak_mb"):
+            values = np.array([p[key] for p in points[kind]])
+            line = fits[kind][key]["slope"] * m + fits[kind][key]["intercept"]
+            fits[kind][key]["max_residual"] = float(np.max(np.abs(values - line)) / values.max())
+    return {"points": points, "fits": fits}
+
+
+def plot_scaling(result: dict, output: Path, machine: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = result["points"]["NatureCNN"][0]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label, scale in ((axes[0], "seconds", "training step (x NatureCNN)", base["seconds"]),
+                                  (axes[1], "peak_mb", "peak memory of the process (MB)", 1.0)):  # fmt: skip
+        for kind, color in (("lite", "tab:blue"), ("zoo", "tab:orange")):
+            m = np.array([p["members"] for p in result["points"][kind]])
+            values = np.array([p[key] for p in result["points"][kind]]) / scale
+            fit = result["fits"][kind][key]
+            ax.plot(m, values, "o", color=color, label=kind)
+            line = f"{kind}: {fit['slope'] / scale:.3g} per member + {fit['intercept'] / scale:.3g}"
+            ax.plot(m, (fit["slope"] * m + fit["intercept"]) / scale, "-", color=color, alpha=0.6, label=line)
+        ax.axhline(base[key] / scale, color="gray", ls="--", lw=1, label="NatureCNN")
+        ax.set_xlabel("members m (sources + the fresh member)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Zoo-Tuning extractor, batch 256, default recipe ({machine})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+
+
 def bench_peer(game: str, steps: int, device: str, workdir: Path) -> dict[str, dict[str, float]]:
     """Whole-process agent steps/s of RL Zoo's PPO and of zoo-rl's scratch, lite and zoo, one
     after another on ``game`` without sticky actions (RL Zoo's ``NoFrameskip-v4``), and zoo-rl's
@@ -238,12 +323,12 @@ def bench_peer(game: str, steps: int, device: str, workdir: Path) -> dict[str, d
 
     runs = {"RL Zoo": [sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", f"{game}NoFrameskip-v4",
                        "-n", str(steps), "--seed", "0", "--eval-freq", "-1", "--device", device,
-                       "-f", str(workdir / "rl_zoo")]}  # fmt: skip
+                       "-f", str(workdir / "rl_zoo_runs")]}  # fmt: skip
     for method in PEER_METHODS:
         zoo = [] if method == "scratch" else ["--zoo", str(ROOT / "agents")]
         runs[method] = [sys.executable, "-m", "zoo_rl", "transfer", game, "--method", method, "--steps", str(steps),
                         "--seed", "0", "--env-preset", "no_sticky", "--eval-episodes", "1", "--device", device,
-                        "--out", str(workdir / "zoo_rl"), *zoo]  # fmt: skip
+                        "--out", str(workdir / "zoo_rl_runs"), *zoo]  # fmt: skip
     result = {}
     for name, command in runs.items():
         start = time.perf_counter()
@@ -252,7 +337,7 @@ def bench_peer(game: str, steps: int, device: str, workdir: Path) -> dict[str, d
         if done.returncode != 0:
             raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
         result[name] = {"seconds": seconds, "whole_process": steps / seconds}
-        costs = list((workdir / "zoo_rl").glob(f"{game}_{name}_ppo_s0/cost.json"))
+        costs = list((workdir / "zoo_rl_runs").glob(f"{game}_{name}_ppo_s0/cost.json"))
         if costs:
             cost = json.loads(costs[0].read_text())
             result[name].update(training_only=cost["train_env_steps_per_s"], train_mmacs=cost["train_gmacs"] * 1e3)
@@ -279,7 +364,10 @@ def main() -> None:
     parser.add_argument("--env-steps", type=int, default=16000, help="per backend")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(DEFAULT_SECTIONS))
+    parser.add_argument("--max-sources", type=int, default=10, help="scaling: zoo sizes 1..N sources")
+    parser.add_argument("--figure", type=Path, default=None, help="scaling: where to draw its figure (PNG)")
+    parser.add_argument("--scaling-point", nargs=2, metavar=("KIND", "SOURCES"), help=argparse.SUPPRESS)
     parser.add_argument("--peer", action="store_true", help="only the peer section: RL Zoo's PPO against zoo-rl")
     parser.add_argument("--peer-game", default="DemonAttack")
     parser.add_argument("--peer-steps", type=int, default=30_720, help="agent steps per peer run")
@@ -288,6 +376,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.scaling_point:  # a worker of the scaling section: one point, as JSON on the last line
+        kind, sources = args.scaling_point
+        print(json.dumps(scaling_point(kind, int(sources), device, args.repeats, args.batch)))
+        return
     out: dict = {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
@@ -329,6 +421,18 @@ def main() -> None:
                 train = f"train {c['train_gmacs'] * 1e3:6.1f} MMACs {c['train_params'] / 1e6:5.2f}M params"
                 infer = f"inference {c['inference_gmacs'] * 1e3:6.1f} MMACs {c['inference_params'] / 1e6:5.2f}M params"
                 print(f"  {method:9s} {train} | {infer}")
+        if "scaling" in args.only:
+            print(f"scaling: extractor training step and peak memory, batch {args.batch}")
+            out["scaling"] = bench_scaling(device, args.repeats, args.batch, args.max_sources)
+            for kind, fit in out["scaling"]["fits"].items():
+                t, mem = fit["seconds"], fit["peak_mb"]
+                print(f"  {kind}: {t['slope'] * 1e3:.1f} ms per member + {t['intercept'] * 1e3:.1f} ms "
+                      f"(largest departure {t['max_residual']:.1%}); {mem['slope']:.0f} MB per member + "
+                      f"{mem['intercept']:.0f} MB (largest departure {mem['max_residual']:.1%})")  # fmt: skip
+            if args.figure:
+                plot_scaling(
+                    out["scaling"], args.figure, f"{out['machine']['device']}, {out['machine']['threads']} threads"
+                )
         if "layers" in args.only:
             out["layers_train_step_s"] = bench_layers(args.sources, device, args.repeats, args.batch)
             for name, t in out["layers_train_step_s"].items():

@@ -203,9 +203,9 @@ def test_gate_figure_draws_every_member_of_every_zoo_layer(transfer_runs, tiny_z
     with open(png.with_suffix(".csv")) as f:
         rows = list(csv.DictReader(f))
     members = {Path(p).stem for p in zoo_files(tiny_zoo)} | {"scratch"}
-    assert {r["layer"] for r in rows} == {"cnn.0", "cnn.2", "cnn.4", "linear.0"}
+    assert {r["layer"] for r in rows} == {"zoo.cnn.0", "zoo.cnn.2", "zoo.cnn.4", "zoo.linear.0"}
     assert {r["member"] for r in rows} == members
-    for layer in ("cnn.0", "linear.0"):  # the coefficients of one point sum to one
+    for layer in ("zoo.cnn.0", "zoo.linear.0"):  # the coefficients of one point sum to one
         last = [r for r in rows if r["layer"] == layer and r["agent_steps"] == rows[-1]["agent_steps"]]
         assert sum(float(r["mean"]) for r in last) == pytest.approx(1.0, abs=1e-4)
     start = json.loads((transfer_runs / "Breakout_lite_ppo_s0" / "start.json").read_text())
@@ -809,7 +809,7 @@ def test_update_sizes_records_the_gradient_the_clip_sees_and_leaves_training_as_
     assert torch.equal(torch.get_rng_state(), state)
 
 
-@pytest.mark.parametrize("options, as_scratch", [({}, True), ({"align": True}, False)])
+@pytest.mark.parametrize("options, as_scratch", [({}, True), ({"recipe": recipe(align=True)}, False)])
 def test_ppo_with_the_zoo_fixed_on_its_fresh_member_trains_as_scratch(tiny_zoo, options, as_scratch):
     """The control that tells transfer from the zoo's own machinery: gates fixed one-hot on the
     fresh member.  Given scratch's starting weights and random stream, PPO must then take

@@ -26,9 +26,9 @@ from zoo_rl.rl.zoo.measures import (
     weight_cosines,
 )
 from zoo_rl.rl.zoo.members import member_name, source_nature_cnns
-from zoo_rl.rl.zoo.random_play import random_play
+from zoo_rl.rl.zoo.random_play import SEED_OFFSET, random_play
 from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
-from zoo_rl.rl.zoo.start import CLOSE_SHIFT, START_SEED_OFFSET, member_games, start_zoo
+from zoo_rl.rl.zoo.start import CLOSE_SHIFT, member_games, start_zoo
 
 
 def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, seed: int = 0, n_envs: int = 8,
@@ -59,7 +59,7 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         extractor = ZooNatureCNN(space, list(zoo), recipe=recipe).to(device)
         started = None
         if options.match_channels:
-            started = start_zoo([extractor], game, settings, seed + START_SEED_OFFSET, n_envs, steps,
+            started = start_zoo([extractor], game, settings, seed + SEED_OFFSET, n_envs, steps,
                                 reference_prior=options.reference_prior, games=member_games(extractor),
                                 files=extractor.member_files)  # fmt: skip
         step0[recipe] = {**health_row(features_of(extractor, frames), features), "start": started}

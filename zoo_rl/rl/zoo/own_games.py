@@ -22,10 +22,10 @@ import torch
 from zoo_rl.envs import AtariSettings, game_list
 from zoo_rl.io_utils import atomic_write_text
 from zoo_rl.rl.zoo.members import sha256
-from zoo_rl.rl.zoo.random_play import random_play
+from zoo_rl.rl.zoo.random_play import SEED_OFFSET, random_play
 
 CACHE_NAME = "own_games.json"
-OWN_GAME_SEED = 20_000  # apart from training's and evaluation's seeds
+OWN_GAME_SEED = SEED_OFFSET  # the seed seed 0's start plays the target on
 OWN_GAME_ENVS, OWN_GAME_STEPS, OWN_GAME_EVERY = 8, 1000, 4  # every 4th frame is enough for a mean
 
 

@@ -7,6 +7,8 @@ import numpy as np
 from zoo_rl.envs import AtariSettings, make_atari_vec_env
 
 GAMMA = 0.99
+# Random play runs on seeds this far from a run's seed, apart from training's and evaluation's.
+SEED_OFFSET = 20_000
 
 
 def random_play(game: str, settings: AtariSettings, seed: int, n_envs: int, steps: int,

@@ -19,7 +19,7 @@ from zoo_rl.rl.zoo.extractor import (
 from zoo_rl.rl.zoo.manifest import member_game
 from zoo_rl.rl.zoo.measures import logme_of, shift_from
 from zoo_rl.rl.zoo.own_games import own_game_statistics
-from zoo_rl.rl.zoo.random_play import random_play
+from zoo_rl.rl.zoo.random_play import SEED_OFFSET, random_play
 from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
 
 # A source is "close" to a target when its features there lie within this many spreads of its
@@ -27,9 +27,7 @@ from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
 # source's own game, 0.46-0.55 from Phoenix to DemonAttack (where finetuning Phoenix beats
 # scratch), 0.95 or more from every source to Atlantis (where none does).
 CLOSE_SHIFT = 0.75
-# The frames that prepare a zoo are played on seeds apart from training's and evaluation's:
-# 8 games of up to 1,000 steps.
-START_SEED_OFFSET = 20_000
+# The frames that prepare a zoo: 8 games of up to 1,000 steps, on the run's seed + SEED_OFFSET.
 START_ENVS, START_STEPS = 8, 1000
 
 
@@ -107,6 +105,6 @@ def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariS
     if not extractors:
         raise ConfigError(f"prepare_zoo: the {type(model).__name__} policy has no ZooNatureCNN features extractor")
     detach_from_zoo(model)
-    return start_zoo(extractors, game, settings or AtariSettings(), seed + START_SEED_OFFSET, n_envs=START_ENVS,
+    return start_zoo(extractors, game, settings or AtariSettings(), seed + SEED_OFFSET, n_envs=START_ENVS,
                      steps=steps, reference_prior=reference_prior, games=member_games(extractors[0]),
                      files=extractors[0].member_files)  # fmt: skip
