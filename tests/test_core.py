@@ -569,3 +569,28 @@ def test_zoo_linear_treats_leading_dimensions_as_batch():
     layer = ZooLinear([torch.randn(5, 7) for _ in range(3)], [torch.randn(5) for _ in range(3)])  # per-sample gates
     x = torch.randn(2, 4, 7)
     torch.testing.assert_close(layer(x), layer(x.reshape(8, 7)).view(2, 4, 5))
+
+
+def test_the_norm_preserving_mixture_has_autograds_values_and_gradients():
+    """The hand-written backward of the rescaled mixture equals autograd's through the norms,
+    with a member's channel at zero too; and it passes torch's numerical gradient check."""
+    from zoo_rl.core.layers import norm_preserving_mixture
+
+    def by_autograd(a, weights):
+        mixed = torch.tensordot(a, weights, dims=1)
+        parts = a @ weights.norm(dim=2)
+        return mixed * (parts / mixed.norm(dim=1).clamp_min(1e-10))[:, None]
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.softmax(torch.randn(4, generator=gen, dtype=torch.float64), dim=0).requires_grad_()
+    weights = torch.randn(4, 6, 10, generator=gen, dtype=torch.float64)
+    weights[2, 3] = 0.0
+    weights.requires_grad_()
+    torch.autograd.gradcheck(norm_preserving_mixture, (a, weights))
+    upstream = torch.randn(6, 10, generator=gen, dtype=torch.float64)
+    results = []
+    for fn in (norm_preserving_mixture, by_autograd):
+        out = fn(a, weights)
+        results.append((out, *torch.autograd.grad(out, (a, weights), upstream)))
+    for ours, reference in zip(*results, strict=True):
+        torch.testing.assert_close(ours, reference)

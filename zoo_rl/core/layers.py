@@ -44,6 +44,41 @@ from .gate import Gate, SourcePrior
 from .options import ZooOptions
 
 
+class _NormPreservingMixture(torch.autograd.Function):
+    """See :func:`norm_preserving_mixture`.  Its backward passes over the m weights about three
+    times where autograd's, through the members' norms, passes about seven (``aten::norm``'s
+    backward divides, masks the zero norms and multiplies, each over all m weights): the
+    rescale was most of lite's extra step time (docs/performance.md)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        norms = weights.norm(dim=2)  # (m, O): every member's output channels
+        mixed = torch.tensordot(a, weights, dims=1)  # (O, F)
+        parts = a @ norms
+        length = mixed.norm(dim=1).clamp_min(1e-10)
+        ctx.save_for_backward(a, weights, norms, mixed, parts, length)
+        return mixed * (parts / length)[:, None]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        a, weights, norms, mixed, parts, length = ctx.saved_tensors
+        along = (grad * mixed).sum(dim=1)  # the output's gradient along each mixed channel
+        d_mixed = grad * (parts / length)[:, None] - (parts * along / length**3)[:, None] * mixed
+        d_parts = along / length
+        d_a = torch.einsum("mof,of->m", weights, d_mixed) + norms @ d_parts if ctx.needs_input_grad[0] else None
+        d_weights = None
+        if ctx.needs_input_grad[1]:  # d/dW_i: a_i (d_mixed + d_parts W_i / ||W_i||); a zero channel gets a_i d_mixed
+            per_norm = a[:, None] * d_parts / norms.masked_fill(norms == 0, 1.0)
+            d_weights = torch.addcmul((a[:, None, None] * d_mixed), per_norm[:, :, None], weights)
+        return d_a, d_weights
+
+
+def norm_preserving_mixture(a: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum_i a_i W_i``, each output channel (row) scaled to ``sum_i a_i ||W_i row||``: the
+    mixture of ``weights`` (m, O, F) with coefficients ``a`` (m,) that keeps the norm of its parts."""
+    return _NormPreservingMixture.apply(a, weights)
+
+
 class ZooLayer(nn.Module):
     """Shared machinery of :class:`ZooConv2d` and :class:`ZooLinear`.
 
@@ -165,10 +200,10 @@ class ZooLayer(nn.Module):
     def mixed_parameters(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Weight and bias aggregated with coefficients ``a`` of shape (m,)."""
         w_tilde = self.aligned_weights()
-        w = torch.tensordot(a, w_tilde, dims=1)
         if self.options.rescale:
-            parts = torch.tensordot(a, w_tilde.flatten(2).norm(dim=2), dims=1)
-            w = w * (parts / w.flatten(1).norm(dim=1).clamp_min(1e-10)).view(-1, *[1] * (w.dim() - 1))
+            w = norm_preserving_mixture(a, w_tilde.flatten(2)).view(w_tilde.shape[1:])
+        else:
+            w = torch.tensordot(a, w_tilde, dims=1)
         biases = self.biases
         b = a @ biases if biases is not None else None
         return w, b
