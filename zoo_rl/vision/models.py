@@ -194,10 +194,11 @@ def build_model(
     arch: str, method: str, checkpoints: Sequence[str | Path], outputs: int, landmarks: bool = False, **options
 ) -> TransferNet:
     """The model of ``method`` from checkpoint files (see :func:`model_from_sources`)."""
-    if vision_method(method).needs_zoo and not checkpoints:
+    needs_zoo = vision_method(method).needs_zoo
+    if needs_zoo and not checkpoints:
         raise ConfigError(f"method {method!r} needs at least one checkpoint (--zoo)")
     reference = trunk(arch).state_dict()
-    sources = [backbone_weights(path, reference)[1] for path in checkpoints] if vision_method(method).needs_zoo else []
+    sources = [backbone_weights(path, reference)[1] for path in checkpoints] if needs_zoo else []
     return model_from_sources(arch, method, sources, outputs, landmarks, **options)
 
 
