@@ -44,6 +44,7 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
 from zoo_rl.core import CONV_STRATEGIES, LINEAR_STRATEGIES, ZooConv2d, ZooLinear, ZooOptions
+from zoo_rl.devices import channels_last_on_cpu
 from zoo_rl.rl.methods.ensemble import EnsembleNatureCNN
 from zoo_rl.rl.zoo.extractor import ZooNatureCNN
 from zoo_rl.rl.zoo.recipes import recipe
@@ -110,13 +111,16 @@ def acting(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 
 def extractors(zoo: list[str], device: torch.device) -> dict[str, nn.Module]:
-    return {
+    """The extractors as a run builds them (channels-last frames on the CPU)."""
+    nets = {
         "NatureCNN": NatureCNN(SPACE).to(device),
         "zoo": ZooNatureCNN(SPACE, zoo).to(device),
         "lite": ZooNatureCNN(SPACE, zoo, lite=True).to(device),
         "ensemble": EnsembleNatureCNN(SPACE, zoo).to(device),
         "zoo mix convs": ZooNatureCNN(SPACE, zoo, recipe=recipe(conv_strategy="mix")).to(device),
     }
+    channels_last_on_cpu(list(nets.values()))
+    return nets
 
 
 def bench_extractor(zoo, device, repeats, batch) -> dict[str, float]:
@@ -245,8 +249,10 @@ def scaling_point(kind: str, sources: int, device: torch.device, repeats: int, b
     with tempfile.TemporaryDirectory() as tmp:
         zoo = write_zoo(Path(tmp), sources)
         net = NatureCNN(SPACE) if kind == "NatureCNN" else ZooNatureCNN(SPACE, zoo, lite=kind == "lite")
+    net = net.to(device)
+    channels_last_on_cpu([net])
     x = torch.rand(batch, *SPACE.shape, device=device)
-    seconds = interleaved_medians({kind: training_step(net.to(device), x)}, repeats, device)[kind]
+    seconds = interleaved_medians({kind: training_step(net, x)}, repeats, device)[kind]
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:

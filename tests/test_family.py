@@ -151,18 +151,58 @@ def test_linearity_error_is_zero_for_one_network_twice(tmp_path):
     assert max(linearity([one, twin])) < 1e-5
 
 
+@pytest.fixture(scope="module")
+def specialists(ancestor, tiny_hyperparams) -> list[Path]:
+    """Two short fine-tunes of the ancestor (Pong, Breakout), in a zoo directory with their manifest."""
+    children = []
+    for game in ("Pong", "Breakout"):
+        rc = run_cli("pretrain", game, "--init", ancestor / "agents" / "pong+breakout_ppo_s0.zip", "--steps", 256,
+                     "--n-envs", 1, "--out", ancestor / "specialist-runs", "--eval-episodes", 1, "--hyperparams",
+                     tiny_hyperparams, "--zoo-dir", ancestor / "specialists")  # fmt: skip
+        assert rc == 0
+        children.append(ancestor / "specialists" / f"{game.lower()}_ppo_s0.zip")
+    return children
+
+
 def test_linearity_error_is_large_for_unrelated_networks_and_small_for_fine_tunes_of_one_parent(
-    ancestor, tiny_hyperparams, tmp_path
+    ancestor, specialists, tmp_path
 ):
     unrelated = linearity([nature_cnn_zip(tmp_path / "a.zip", seed=0), nature_cnn_zip(tmp_path / "b.zip", seed=1)])
     parent = ancestor / "agents" / "pong+breakout_ppo_s0.zip"
-    children = []
-    for game in ("Pong", "Breakout"):
-        rc = run_cli("pretrain", game, "--init", parent, "--steps", 256, "--n-envs", 1, "--out", tmp_path / "runs",
-                     "--eval-episodes", 1, "--hyperparams", tiny_hyperparams)  # fmt: skip
-        assert rc == 0
-        children.append(tmp_path / "runs" / f"{game}_ppo_s0" / "model.zip")
-    assert not torch.equal(nature_cnn_weights(children[0])["cnn.0.weight"], nature_cnn_weights(parent)["cnn.0.weight"])
-    related = linearity(children)
+    first_layer = "cnn.0.weight"
+    assert not torch.equal(nature_cnn_weights(specialists[0])[first_layer], nature_cnn_weights(parent)[first_layer])
+    related = linearity(specialists)
     assert min(unrelated[1:]) > 0.3, unrelated
     assert max(related) < 0.05, related
+
+
+def test_a_mixed_start_shares_the_prior_among_the_sources_mixable_with_the_reference(specialists, tmp_path):
+    """With ``start_mixed``, the reference's 0.9 is shared by it and the other fine-tune of its
+    ancestor; an unrelated network and the fresh member share the rest. Without it, the start
+    puts 0.9 on the reference alone."""
+    from zoo_rl.core import zoo_layers
+    from zoo_rl.rl.zoo.extractor import ZooNatureCNN
+    from zoo_rl.rl.zoo.manifest import member_game
+    from zoo_rl.rl.zoo.recipes import recipe
+    from zoo_rl.rl.zoo.start import start_zoo
+
+    zoo = [str(p) for p in (*specialists, nature_cnn_zip(tmp_path / "stranger.zip", seed=5))]
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    coefficients = {}
+    for mixed in (False, True):
+        torch.manual_seed(0)
+        extractor = ZooNatureCNN(space, zoo, recipe=recipe(start_mixed=mixed))
+        games = {Path(p).stem: member_game(p) for p in zoo[:2]}
+        start = start_zoo([extractor], "Breakout", AtariSettings(), seed=1, n_envs=2, steps=60, match_every=2,
+                          reference_prior=0.9, mixed=mixed, games=games, files=extractor.member_files)  # fmt: skip
+        assert start["reference"] == "breakout_ppo_s0", start["why"]
+        layer = next(iter(zoo_layers(extractor.zoo).values()))
+        coefficients[mixed] = dict(zip(extractor.member_names, layer.ema.tolist(), strict=True)), start
+    plain, start = coefficients[False]
+    assert start["starts_on"] == ["breakout_ppo_s0"] and start["mix_errors"] == {}
+    assert plain["breakout_ppo_s0"] == pytest.approx(0.9) and plain["pong_ppo_s0"] == pytest.approx(0.1 / 3)
+    mixed, start = coefficients[True]
+    assert start["starts_on"] == ["breakout_ppo_s0", "pong_ppo_s0"]
+    assert start["mix_errors"]["pong_ppo_s0"] < 0.05 < 0.3 < start["mix_errors"]["stranger"]
+    assert mixed["breakout_ppo_s0"] == pytest.approx(0.45) and mixed["pong_ppo_s0"] == pytest.approx(0.45)
+    assert mixed["stranger"] == pytest.approx(0.05) and sum(mixed.values()) == pytest.approx(1.0)

@@ -892,3 +892,32 @@ def test_lite_trains_to_the_same_weights_with_and_without_the_acting_cache(tiny_
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_extractors_see_channels_last_frames_on_the_cpu_and_compute_the_same_features(algo):
+    """Every features extractor of a built model (DQN's target network's too) gets its frames in
+    channels-last layout on the CPU; the layout changes nothing but float rounding."""
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    from zoo_rl.rl.training.models import build_model, make_env
+
+    config = RunConfig(command="transfer", game="Breakout", algo=algo, steps=64, seed=0, method="scratch", n_envs=1,
+                       hyperparams={"buffer_size": 64} if algo == "dqn" else {})  # fmt: skip
+    env = make_env(config)
+    model = build_model(config, env)
+    env.close()
+    extractors = {id(m): m for m in model.policy.modules() if isinstance(m, BaseFeaturesExtractor)}
+    assert len(extractors) == (2 if algo == "dqn" else 1)
+    frames = torch.rand(3, 4, 84, 84)
+    for extractor in extractors.values():
+        seen: list[torch.Tensor] = []
+        first_conv = next(m for m in extractor.modules() if isinstance(m, torch.nn.Conv2d))
+        handle = first_conv.register_forward_pre_hook(lambda _, args, seen=seen: seen.append(args[0]))
+        with torch.no_grad():
+            features = extractor(frames)
+            plain = extractor.linear(extractor.cnn(frames))  # SB3's NatureCNN without the hook
+        handle.remove()
+        assert seen[0].is_contiguous(memory_format=torch.channels_last)
+        assert not frames.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(features, plain, rtol=1e-5, atol=1e-5)

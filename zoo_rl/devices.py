@@ -1,9 +1,11 @@
-"""The torch device a job asks for, checked before anything runs: a device that is not there is
-a one-line error rather than SB3's silent fall-back to the CPU."""
+"""The torch device a job asks for, checked before anything runs (a device that is not there is
+a one-line error rather than SB3's silent fall-back to the CPU), and the memory layout that makes
+convolutions fastest on it."""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from zoo_rl.errors import ConfigError
 
@@ -24,3 +26,22 @@ def check_device(device: str) -> torch.device:
     if chosen.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {device!r}: MPS is not available on this machine; use --device cpu (or auto)")
     return chosen
+
+
+def _to_channels_last(module: nn.Module, args: tuple) -> tuple | None:
+    x = args[0] if args else None
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        return (x.contiguous(memory_format=torch.channels_last), *args[1:])
+    return None
+
+
+def channels_last_on_cpu(modules: list[nn.Module]) -> None:
+    """Feed each of ``modules`` its 4-D input in channels-last (NHWC) layout when it lives on the
+    CPU: oneDNN's convolutions then run without reordering, a NatureCNN's training step about 1.4x
+    faster on this project's CPU, a ResNet's 1.1x (docs/performance.md). Only the layout changes (a forward
+    pre-hook, not saved with the model), so weights, checkpoints and exported models stay as they
+    are; results differ from the default layout by float rounding only. On a GPU the layout is
+    left alone: cuDNN's float32 convolutions are tuned for NCHW."""
+    for module in {id(m): m for m in modules}.values():
+        if next(module.parameters()).device.type == "cpu":
+            module.register_forward_pre_hook(_to_channels_last)

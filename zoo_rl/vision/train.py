@@ -25,7 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from zoo_rl.core import readouts
-from zoo_rl.devices import check_device
+from zoo_rl.devices import channels_last_on_cpu, check_device
 from zoo_rl.errors import ConfigError, TrainingDiverged
 from zoo_rl.io_utils import atomic_write, atomic_write_text, read_weights, read_yaml
 from zoo_rl.records import check_types, from_mapping
@@ -125,7 +125,9 @@ def datasets(config: VisionConfig) -> tuple[Dataset, Dataset, int]:
 
 def build(config: VisionConfig, outputs: int) -> TransferNet:
     model = build_model(config.arch, config.method, config.zoo, outputs, config.landmarks, **config.options)
-    return model.to(config.device)
+    model = model.to(config.device)
+    channels_last_on_cpu([model])
+    return model
 
 
 def task_loss(config: VisionConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

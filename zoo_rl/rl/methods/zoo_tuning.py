@@ -52,9 +52,11 @@ class ZooTuning(Method):
         if not chosen.match_channels:
             return None
         steps = max(1, min(START_STEPS, config.steps // START_ENVS))
-        started = prepare_zoo(model, config.game, config.seed, config.settings,
-                              reference_prior=chosen.reference_prior, steps=steps)  # fmt: skip
+        started = prepare_zoo(model, config.game, config.seed, config.settings, reference_prior=chosen.reference_prior,
+                              mixed=chosen.start_mixed, steps=steps)  # fmt: skip
         print(f"{config.run_name()}: the start chose {started['reference']} ({started['why']})", flush=True)
+        if len(started["starts_on"]) > 1:
+            print(f"{config.run_name()}: its gates start on {' + '.join(started['starts_on'])} (mixable)", flush=True)
         for name in started["target_in_zoo"]:
             if name != started["reference"]:
                 print(f"{config.run_name()}: note: {name} was trained on {config.game} itself", flush=True)

@@ -60,7 +60,8 @@ def inspect_zoo(game: str, zoo: Sequence[str | Path], settings: AtariSettings, s
         started = None
         if options.match_channels:
             started = start_zoo([extractor], game, settings, seed + SEED_OFFSET, n_envs, steps,
-                                reference_prior=options.reference_prior, games=member_games(extractor),
+                                reference_prior=options.reference_prior, mixed=options.start_mixed,
+                                games=member_games(extractor),
                                 files=extractor.member_files)  # fmt: skip
         step0[recipe] = {**health_row(features_of(extractor, frames), features), "start": started}
         if recipe == DEFAULT_RECIPE:

@@ -4,9 +4,10 @@ and its initialisation; everything checkable is checked before a run directory i
 from __future__ import annotations
 
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
-from zoo_rl.devices import check_device
+from zoo_rl.devices import channels_last_on_cpu, check_device
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig, algorithm_class, resolve_schedules
@@ -32,6 +33,7 @@ def build_model(config: RunConfig, env: VecEnv, rebuild: bool = False) -> BaseAl
         raise ConfigError(
             f"cannot build the {config.algo} model from its hyperparameters and method options: {err}"
         ) from err
+    channels_last_on_cpu([m for m in model.policy.modules() if isinstance(m, BaseFeaturesExtractor)])
     if not rebuild:
         method.initialize(model, config, build_model)
     return model

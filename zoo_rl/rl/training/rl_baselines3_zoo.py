@@ -63,12 +63,12 @@ def rl_zoo_hyperparams(
     chosen = extractor_kwargs.get("recipe", DEFAULT_RECIPE)
     chosen = chosen if isinstance(chosen, Recipe) else recipe(chosen)
     if chosen.match_channels and start_steps > 0:
-        start = {"steps": start_steps, "reference_prior": chosen.reference_prior}
+        start = {"steps": start_steps, "reference_prior": chosen.reference_prior, "mixed": chosen.start_mixed}
         entry["callback"] = [{f"{__name__}.{ZooStart.__name__}": start}]
     return {"atari": entry}
 
 
-DEFAULT_PRIOR = RECIPES[DEFAULT_RECIPE].reference_prior
+DEFAULT_START = RECIPES[DEFAULT_RECIPE]
 
 
 class ZooStart(BaseCallback):
@@ -79,10 +79,12 @@ class ZooStart(BaseCallback):
     chose is in ``self.start`` (None when skipped).  ``game`` and ``settings``: the target, when
     the training env is not a gymnasium env that says its id (RL Zoo's always do)."""
 
-    def __init__(self, steps: int = START_STEPS, reference_prior: float | None = DEFAULT_PRIOR,
-                 game: str | None = None, settings: AtariSettings | None = None, verbose: int = 0):  # fmt: skip
+    def __init__(self, steps: int = START_STEPS, reference_prior: float | None = DEFAULT_START.reference_prior,
+                 mixed: bool = DEFAULT_START.start_mixed, game: str | None = None,
+                 settings: AtariSettings | None = None, verbose: int = 0):  # fmt: skip
         super().__init__(verbose)
-        self.steps, self.reference_prior, self.game, self.settings = steps, reference_prior, game, settings
+        self.steps, self.reference_prior, self.mixed = steps, reference_prior, mixed
+        self.game, self.settings = game, settings
         self.start: dict | None = None
 
     def _on_training_start(self) -> None:
@@ -99,7 +101,7 @@ class ZooStart(BaseCallback):
             sticky = float(spec.kwargs.get("repeat_action_probability", 0.25))
             settings = settings or AtariSettings(sticky_actions=sticky)
         self.start = prepare_zoo(self.model, game, self.model.seed or 0, settings,
-                                 reference_prior=self.reference_prior, steps=self.steps)  # fmt: skip
+                                 reference_prior=self.reference_prior, mixed=self.mixed, steps=self.steps)  # fmt: skip
         print(f"zoo start on {game}: reference {self.start['reference']} ({self.start['why']})")
 
     def _on_step(self) -> bool:

@@ -171,15 +171,18 @@ class ZooNatureCNN(TransferExtractor):
             out.append(h)
         return out
 
-    def start_with(self, member: int, coefficient: float) -> None:
-        """Start every gate with ``coefficient`` on ``member`` and the rest shared equally, by
-        setting the shared source prior (softmax gates with ``shared_prior=True``)."""
-        m = len(self.member_names)
-        if not 0.0 < coefficient < 1.0 or m < 2:
-            raise ConfigError(f"a starting coefficient must be in (0, 1) with 2+ members, got {coefficient}")
+    def start_with(self, members: Sequence[int], coefficient: float) -> None:
+        """Start every gate with ``coefficient`` shared equally by ``members`` and the rest shared
+        equally by the others, by setting the shared source prior (softmax gates with
+        ``shared_prior=True``)."""
+        m, k = len(self.member_names), len(members)
+        if not 0.0 < coefficient < 1.0 or m < 2 or not 0 < k < m:
+            raise ConfigError(
+                f"a start needs a coefficient in (0, 1) on 1 to {m - 1} of {m} members, got {coefficient} on {k}"
+            )
         temperature = next(iter(zoo_layers(self.zoo).values())).gate.temperature
         logits = torch.zeros(m)
-        logits[member] = temperature * math.log(coefficient * (m - 1) / (1.0 - coefficient))
+        logits[list(members)] = temperature * math.log(coefficient * (m - k) / (k * (1.0 - coefficient)))
         set_prior(self.zoo, logits)
 
     @torch.no_grad()

@@ -38,11 +38,16 @@ class Recipe(ZooOptions):
         hidden units to the reference's on target frames (``zoo_rl.rl.zoo.start.prepare_zoo``).
     :param reference_prior: the reference's starting coefficient in every gate (softmax gates
         with a shared prior); None starts the gates uniform.
+    :param start_mixed: share ``reference_prior`` between the reference and every source
+        mixable with it (cross-task-linearity error at the features within
+        ``zoo_rl.rl.zoo.measures.MIXABLE_ERROR``), so that a zoo of fine-tunes of one ancestor
+        starts as their mixture; a zoo with no mixable pair starts as without it.
     """
 
     scratch_member: bool = False
     match_channels: bool = False
     reference_prior: float | None = None
+    start_mixed: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -50,6 +55,8 @@ class Recipe(ZooOptions):
             raise ValueError(f"reference_prior must be in (0, 1) or None, got {self.reference_prior}")
         if self.reference_prior is not None and not self.shared_prior:
             raise ValueError("reference_prior needs shared_prior (softmax gates with one source prior)")
+        if self.start_mixed and (self.reference_prior is None or not self.match_channels):
+            raise ValueError("start_mixed needs match_channels and a reference_prior to share")
 
 
 # The options a user may set over a recipe (``lite`` is the method's choice, not the user's).

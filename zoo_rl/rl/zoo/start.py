@@ -1,6 +1,7 @@
 """The start of a zoo run, before its first update: choose the reference member (the source
 whose features see the target as they see their own game, or the fresh member where none is
-close), match every member's units to it, and start the gates on it."""
+close), match every member's units to it, and start the gates on it (or, in a zoo whose
+members can be mixed, on it and the sources mixable with it)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from zoo_rl.rl.zoo.extractor import (
     zoo_extractors,
 )
 from zoo_rl.rl.zoo.manifest import member_game
-from zoo_rl.rl.zoo.measures import logme_of, shift_from
+from zoo_rl.rl.zoo.measures import LINEARITY_EVERY, MIXABLE_ERROR, logme_of, shift_from
 from zoo_rl.rl.zoo.own_games import own_game_statistics
 from zoo_rl.rl.zoo.random_play import SEED_OFFSET, random_play
 from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
@@ -50,7 +51,7 @@ def choose_reference(logme_scores: dict[str, float], shifts: dict[str, float]) -
 
 def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSettings, seed: int,
               n_envs: int = 8, steps: int = 1000, match_every: int = 25,
-              reference_prior: float | None = None, games: dict[str, str | None] | None = None,
+              reference_prior: float | None = None, mixed: bool = False, games: dict[str, str | None] | None = None,
               files: dict[str, str | None] | None = None) -> dict:  # fmt: skip
     """Prepare fresh zoo extractors (one policy's: shared, actor/critic or online/target) for
     a target: choose a reference member (:func:`choose_reference`: by the domain shift of each
@@ -58,6 +59,11 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
     features on its own game are kept beside its file in ``files``, :mod:`zoo_rl.rl.zoo.own_games`),
     match every member's units to it, and start the gates with ``reference_prior`` on it (the
     rest shared equally; None: uniform).  Training can still move the gates to any member.
+
+    ``mixed``: ``reference_prior`` is shared equally by the reference and every source whose
+    linearity error with it at the features is within :data:`MIXABLE_ERROR` (none, in a zoo
+    of independently trained agents): the zoo then starts as the weight mixture of those
+    members, which computes the mixture of their features only where they are mixable.
 
     Why not LogME, which is also reported: on DemonAttack its ranking of the five shipped
     sources changed with the random-play sample (Phoenix first in 24% of bootstrap resamples),
@@ -80,25 +86,32 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
     )
     if reference in in_zoo:
         why = f"{game} is itself in the zoo: {why}"
-    quality = [e.match_channels(frames[::match_every], reference=names.index(reference)) for e in extractors]
-    if reference_prior is not None:
+    index = names.index(reference)
+    quality = [e.match_channels(frames[::match_every], reference=index) for e in extractors]
+    starts_on, mix_errors = [reference], {}
+    if mixed and reference != SCRATCH_MEMBER:
+        others = [j for j, name in enumerate(names) if name not in (reference, SCRATCH_MEMBER)]
+        errors = extractors[0].linearity_errors(frames[::LINEARITY_EVERY], [(index, j) for j in others])
+        mix_errors = {names[j]: round(errors[index, j][-1], 4) for j in others}
+        starts_on += [name for name, error in mix_errors.items() if error <= MIXABLE_ERROR]
+    if reference_prior is not None and len(starts_on) < len(names):
         for extractor in extractors:
-            extractor.start_with(names.index(reference), reference_prior)
+            extractor.start_with([names.index(name) for name in starts_on], reference_prior)
     return {"frames": len(frames), "seed": seed, "logme": scores, "domain_shift": shifts, "reference": reference,
-            "why": why, "reference_prior": reference_prior, "match_quality": quality[0],
-            "target_in_zoo": in_zoo}  # fmt: skip
+            "why": why, "reference_prior": reference_prior, "starts_on": starts_on, "mix_errors": mix_errors,
+            "match_quality": quality[0], "target_in_zoo": in_zoo}  # fmt: skip
 
 
 def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariSettings | None = None,
                 reference_prior: float | None = RECIPES[DEFAULT_RECIPE].reference_prior,
-                steps: int = START_STEPS) -> dict:  # fmt: skip
+                mixed: bool = RECIPES[DEFAULT_RECIPE].start_mixed, steps: int = START_STEPS) -> dict:  # fmt: skip
     """Give the fresh zoo extractors of an SB3 model the start ``zoo-rl transfer`` gives them
     (:func:`start_zoo` on ``steps`` steps of random play in 8 games of ``game``, seeded apart
     from training), and return what it chose; the model's weights hold its zoo from then on, so
     ``model.save`` makes a file that loads without the zoo (:func:`detach_from_zoo`).  Call it
     after building the model, before ``learn``: a ``ZooNatureCNN`` that skips it starts from
     uniform gates over unmatched members, which on DemonAttack trained no better than scratch
-    (docs/results.md).
+    (docs/results.md).  ``reference_prior`` and ``mixed``: as in :func:`start_zoo`.
     ``settings``: the target env's preprocessing (default: ``AtariSettings()``, as
     ``make_atari_vec_env`` builds it)."""
     extractors = zoo_extractors(model)
@@ -106,5 +119,5 @@ def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariS
         raise ConfigError(f"prepare_zoo: the {type(model).__name__} policy has no ZooNatureCNN features extractor")
     detach_from_zoo(model)
     return start_zoo(extractors, game, settings or AtariSettings(), seed + SEED_OFFSET, n_envs=START_ENVS,
-                     steps=steps, reference_prior=reference_prior, games=member_games(extractors[0]),
+                     steps=steps, reference_prior=reference_prior, mixed=mixed, games=member_games(extractors[0]),
                      files=extractors[0].member_files)  # fmt: skip
