@@ -921,3 +921,44 @@ def test_extractors_see_channels_last_frames_on_the_cpu_and_compute_the_same_fea
         assert seen[0].is_contiguous(memory_format=torch.channels_last)
         assert not frames.is_contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(features, plain, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn"])
+def test_built_models_step_with_fused_adam_and_sb3s_settings(algo):
+    """Adam (PPO, DQN) becomes torch's fused Adam with the hyperparameters SB3 gave it; A2C's
+    RMSprop, which has no fused kernel, is left as it is."""
+    from zoo_rl.rl.training.models import build_model, make_env
+
+    config = RunConfig(command="transfer", game="Breakout", algo=algo, steps=64, seed=0, method="scratch", n_envs=1,
+                       hyperparams={"buffer_size": 64} if algo == "dqn" else {})  # fmt: skip
+    env = make_env(config)
+    model = build_model(config, env)
+    env.close()
+    optimizer = model.policy.optimizer
+    if algo == "a2c":
+        assert isinstance(optimizer, torch.optim.RMSprop) and "fused" not in optimizer.defaults
+        return
+    assert type(optimizer) is torch.optim.Adam and all(group["fused"] for group in optimizer.param_groups)
+    assert optimizer.defaults["eps"] == (1e-5 if algo == "ppo" else 1e-8)  # SB3's choice for each policy
+    trained = model.policy.q_net if algo == "dqn" else model.policy  # not DQN's target network
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {id(p) for p in trained.parameters()}
+
+
+def test_fused_adam_takes_the_steps_plain_adam_takes():
+    from zoo_rl.devices import fused
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(8, 4) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    optimizers = [torch.optim.Adam(nets[0].parameters(), lr=0.01, eps=1e-5),
+                  fused(torch.optim.Adam(nets[1].parameters(), lr=0.01, eps=1e-5))]  # fmt: skip
+    assert not optimizers[0].defaults["fused"] and optimizers[1].defaults["fused"]
+    for _ in range(5):
+        x = torch.randn(16, 8)
+        for net, optimizer in zip(nets, optimizers, strict=True):
+            optimizer.zero_grad()
+            net(x).pow(2).mean().backward()
+            optimizer.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert optimizers[0].state_dict()["state"].keys() == optimizers[1].state_dict()["state"].keys()

@@ -25,7 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from zoo_rl.core import readouts
-from zoo_rl.devices import channels_last_on_cpu, check_device
+from zoo_rl.devices import channels_last_on_cpu, check_device, fused
 from zoo_rl.errors import ConfigError, TrainingDiverged
 from zoo_rl.io_utils import atomic_write, atomic_write_text, read_weights, read_yaml
 from zoo_rl.records import check_types, from_mapping
@@ -148,7 +148,7 @@ def train_vision(config: VisionConfig, out: Path) -> Path:
     train_set, test_set, outputs = datasets(config)
     model = build(config, outputs)
     if config.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = fused(torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay))
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                     weight_decay=config.weight_decay)  # fmt: skip

@@ -7,7 +7,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
-from zoo_rl.devices import channels_last_on_cpu, check_device
+from zoo_rl.devices import channels_last_on_cpu, check_device, fused
 from zoo_rl.envs import make_atari_vec_env
 from zoo_rl.errors import ConfigError
 from zoo_rl.rl.config import RunConfig, algorithm_class, resolve_schedules
@@ -34,6 +34,7 @@ def build_model(config: RunConfig, env: VecEnv, rebuild: bool = False) -> BaseAl
             f"cannot build the {config.algo} model from its hyperparameters and method options: {err}"
         ) from err
     channels_last_on_cpu([m for m in model.policy.modules() if isinstance(m, BaseFeaturesExtractor)])
+    model.policy.optimizer = fused(model.policy.optimizer)
     if not rebuild:
         method.initialize(model, config, build_model)
     return model
