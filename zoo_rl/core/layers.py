@@ -65,7 +65,9 @@ class _NormPreservingMixture(torch.autograd.Function):
         along = (grad * mixed).sum(dim=1)  # the output's gradient along each mixed channel
         d_mixed = grad * (parts / length)[:, None] - (parts * along / length**3)[:, None] * mixed
         d_parts = along / length
-        d_a = torch.einsum("mof,of->m", weights, d_mixed) + norms @ d_parts if ctx.needs_input_grad[0] else None
+        d_a = None
+        if ctx.needs_input_grad[0]:  # a matrix-vector product: einsum would copy the weights transposed first
+            d_a = weights.flatten(1) @ d_mixed.flatten() + norms @ d_parts
         d_weights = None
         if ctx.needs_input_grad[1]:  # d/dW_i: a_i (d_mixed + d_parts W_i / ||W_i||); a zero channel gets a_i d_mixed
             per_norm = a[:, None] * d_parts / norms.masked_fill(norms == 0, 1.0)
