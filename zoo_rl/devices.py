@@ -28,10 +28,15 @@ def check_device(device: str) -> torch.device:
     return chosen
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last layout if it is a 4-D batch of images on the CPU (see
+    :func:`channels_last_on_cpu`), else ``x`` itself."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 and x.device.type == "cpu" else x
+
+
 def _to_channels_last(module: nn.Module, args: tuple) -> tuple | None:
-    x = args[0] if args else None
-    if isinstance(x, torch.Tensor) and x.dim() == 4:
-        return (x.contiguous(memory_format=torch.channels_last), *args[1:])
+    if args and isinstance(args[0], torch.Tensor):
+        return (channels_last(args[0]), *args[1:])
     return None
 
 

@@ -26,6 +26,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureC
 from torch import nn
 
 from zoo_rl.core import ZooLayer, freeze_gates, merge, set_prior, zoo_layers, zooify
+from zoo_rl.devices import channels_last
 from zoo_rl.errors import ConfigError
 
 from .matching import correlation, permute_member, unit_samples
@@ -245,7 +246,7 @@ def zoo_extractors(model: BaseAlgorithm) -> list[ZooNatureCNN]:
 
 def _as_input(frames: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(frames), device=device)
-    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # as SB3's preprocessing
+    return channels_last(x.float() / 255.0 if x.dtype == torch.uint8 else x.float())  # as SB3's preprocessing
 
 
 def _is_identity(align: torch.Tensor) -> bool:
