@@ -15,6 +15,7 @@ their weight average is from averaging their features (:func:`mixability`).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -175,6 +176,12 @@ def shift_from(own: dict, target: torch.Tensor) -> float:
     return float((target.double().mean(dim=0) - mean).norm() / max(own["spread"], 1e-12))
 
 
+def mixable(errors: Sequence[float]) -> bool:
+    """Whether a pair with these per-layer linearity errors is mixable: within
+    :data:`MIXABLE_ERROR` at the features (the last layer)."""
+    return errors[-1] <= MIXABLE_ERROR
+
+
 def mixability(extractor: ZooNatureCNN, frames: np.ndarray, sources: int) -> dict:
     """The cross-task-linearity error (:meth:`ZooNatureCNN.linearity_errors`) of every pair of
     the first ``sources`` members as the start leaves them (matched to its reference), per
@@ -184,4 +191,4 @@ def mixability(extractor: ZooNatureCNN, frames: np.ndarray, sources: int) -> dic
     names = extractor.member_names
     table = {f"{names[i]}~{names[j]}": [round(e, 4) for e in errors[i, j]] for i, j in pairs}
     return {"layers": list(CHAIN), "frames": len(frames), "threshold": MIXABLE_ERROR, "pairs": table,
-            "mixable_pairs": [pair for pair, e in table.items() if e[-1] <= MIXABLE_ERROR]}  # fmt: skip
+            "mixable_pairs": [pair for pair, e in table.items() if mixable(e)]}  # fmt: skip

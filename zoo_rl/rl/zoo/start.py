@@ -18,7 +18,7 @@ from zoo_rl.rl.zoo.extractor import (
     zoo_extractors,
 )
 from zoo_rl.rl.zoo.manifest import member_game
-from zoo_rl.rl.zoo.measures import LINEARITY_EVERY, MIXABLE_ERROR, logme_of, shift_from
+from zoo_rl.rl.zoo.measures import LINEARITY_EVERY, logme_of, mixable, shift_from
 from zoo_rl.rl.zoo.own_games import own_game_statistics
 from zoo_rl.rl.zoo.random_play import SEED_OFFSET, random_play
 from zoo_rl.rl.zoo.recipes import DEFAULT_RECIPE, RECIPES
@@ -61,7 +61,7 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
     rest shared equally; None: uniform).  Training can still move the gates to any member.
 
     ``mixed``: ``reference_prior`` is shared equally by the reference and every source whose
-    linearity error with it at the features is within :data:`MIXABLE_ERROR` (none, in a zoo
+    linearity error with it at the features is within ``measures.MIXABLE_ERROR`` (none, in a zoo
     of independently trained agents): the zoo then starts as the weight mixture of those
     members, which computes the mixture of their features only where they are mixable.
 
@@ -93,7 +93,7 @@ def start_zoo(extractors: Sequence[ZooNatureCNN], game: str, settings: AtariSett
         others = [j for j, name in enumerate(names) if name not in (reference, SCRATCH_MEMBER)]
         errors = extractors[0].linearity_errors(frames[::LINEARITY_EVERY], [(index, j) for j in others])
         mix_errors = {names[j]: round(errors[index, j][-1], 4) for j in others}
-        starts_on += [name for name, error in mix_errors.items() if error <= MIXABLE_ERROR]
+        starts_on += [names[j] for j in others if mixable(errors[index, j])]
     if reference_prior is not None and len(starts_on) < len(names):
         for extractor in extractors:
             extractor.start_with([names.index(name) for name in starts_on], reference_prior)
