@@ -601,6 +601,23 @@ def test_inspect_reports_scores_similarity_and_step0_health(tiny_zoo, tmp_path, 
         assert report["features"][name]["cka"][name] == pytest.approx(1.0, abs=1e-4)
 
 
+def test_inspect_verdict_says_what_a_mixed_start_would_share():
+    """The verdict names the sources start_mixed would start on: the reference and every source
+    of a mixable pair with it, no other."""
+    from zoo_rl.rl.report.inspect import verdict
+
+    def report(reference: str, mixable: list[str]) -> dict:
+        start = {"reference": reference, "why": "closest", "reference_prior": 0.95}
+        pairs = {pair: [0.5, 0.5, 0.5, 0.1 if pair in mixable else 0.8] for pair in ("a~b", "a~c", "b~c")}
+        return {"game": "Pong", "step0": {"transfer": {"start": start}},
+                "linearity": {"pairs": pairs, "mixable_pairs": mixable, "threshold": 0.3}}  # fmt: skip
+
+    assert "shared by b + a + c," in "\n".join(verdict(report("b", ["a~b", "b~c"])))
+    assert "shared by a + c," in "\n".join(verdict(report("a", ["a~c", "b~c"])))
+    assert "would change nothing: no source is mixable with c" in "\n".join(verdict(report("c", ["a~b"])))
+    assert not any("start_mixed" in line for line in verdict(report("scratch", ["a~b"])))
+
+
 def test_inspect_measures_the_step0_zoo_on_the_frames_the_sources_are_measured_on(tiny_zoo, tmp_path):
     """Two copies of one agent: the paper's step-0 zoo (identity alignment, coefficients that sum
     to one) computes that agent's function, so its health row must equal the agent's; dead

@@ -96,6 +96,15 @@ def verdict(report: dict) -> list[str]:
         kind = "can mix them" if len(mixable) == len(pairs) else "can mix some" if mixable else "selects, never mixes"
         lines.append(f"{len(mixable)} of {len(pairs)} source pairs are mixable (linearity error at the features "
                      f"<= {linearity['threshold']:.2f}): with this zoo Zoo-Tuning {kind}.")  # fmt: skip
+        if start["reference"] != SCRATCH_MEMBER:
+            partners = [other for pair in mixable for a, b in [pair.split("~")] if start["reference"] in (a, b)
+                        for other in (a, b) if other != start["reference"]]  # fmt: skip
+            lines.append(
+                f"With --method-option start_mixed=true the gates would start at {start['reference_prior']:.2f} "
+                f"shared by {' + '.join([start['reference'], *partners])}, the zoo as their weight mixture."
+                if partners else
+                f"start_mixed=true would change nothing: no source is mixable with {start['reference']}."
+            )  # fmt: skip
     return lines
 
 
