@@ -196,7 +196,7 @@ def test_plot_writes_png_and_csv(transfer_runs, tmp_path):
     assert {r["method"] for r in rows} == {m for m in METHODS if m != "finetune"} | {"finetune:breakout_ppo_s0"}
 
 
-def test_gate_figure_draws_every_member_of_every_zoo_layer(transfer_runs, tiny_zoo, tmp_path):
+def test_gate_figure_draws_every_member_of_every_zoo_layer(transfer_runs, tiny_zoo, tmp_path, capsys):
     png = tmp_path / "gates.png"
     assert run_cli("plot", "--gates", transfer_runs / "Breakout_lite_ppo_s0", "-o", png) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -210,7 +210,24 @@ def test_gate_figure_draws_every_member_of_every_zoo_layer(transfer_runs, tiny_z
         assert sum(float(r["mean"]) for r in last) == pytest.approx(1.0, abs=1e-4)
     start = json.loads((transfer_runs / "Breakout_lite_ppo_s0" / "start.json").read_text())
     assert start["reference"] in members and set(start["logme"]) == members
+    with open(tmp_path / "gates-final.csv") as f:
+        final = list(csv.DictReader(f))
+    assert {r["run"] for r in final} == {"Breakout_lite_ppo_s0"} and {r["member"] for r in final} <= members
+    assert all(float(r["coefficient"]) > 0.1 for r in final)
+    assert "Breakout_lite_ppo_s0: " in capsys.readouterr().out
     assert run_cli("plot", "--gates", transfer_runs / "Breakout_scratch_ppo_s0", "-o", png) == 2
+
+
+def test_final_gate_use_tells_a_zoo_that_mixes_from_one_that_selects():
+    from zoo_rl.rl.report.gate_figure import describe_use, final_use
+
+    steps = np.array([0, 1])
+    gates = {"conv1": {"a": (steps, np.array([0.2, 0.95])), "b": (steps, np.array([0.8, 0.05]))},
+             "linear": {"a": (steps, np.array([0.5, 0.3])), "b": (steps, np.array([0.5, 0.7]))}}  # fmt: skip
+    use = final_use(gates)
+    assert use == {"conv1": {"a": 0.95}, "linear": {"b": 0.7, "a": 0.3}}
+    assert describe_use(use) == "mixes: linear b 0.70 + a 0.30"
+    assert describe_use(final_use({"conv1": gates["conv1"]})) == "selects a (one member above 0.1 in every layer)"
 
 
 def test_study_reports_leave_out_live_runs(transfer_runs, tmp_path, capsys):

@@ -98,7 +98,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from zoo_rl.rl.report.gate_figure import plot_gates
 
     if args.gates:
-        print(plot_gates(args.rundirs, args.output, bins=args.bins))
+        png, lines = plot_gates(args.rundirs, args.output, bins=args.bins)
+        print("\n".join([*lines, str(png)]))
         return
     png = plot_runs(args.rundirs, args.output, bins=args.bins, finished_only=args.finished)
     print(png)

@@ -2,7 +2,8 @@
 
 Reads the gate coefficients every run logs to TensorBoard (``gate_last/<extractor>/<layer>/<member>``:
 the mean coefficient of the last batch of each rollout) and draws, per game and zoo layer, each
-member's coefficient over training, averaged over seeds with their min-max range as a band.
+member's coefficient over training, averaged over seeds with their min-max range as a band; and,
+per run, which members each layer still uses at the end: whether the zoo mixed or selected.
 """
 
 from __future__ import annotations
@@ -37,8 +38,36 @@ def read_gates(run_dir: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarra
     return dict(gates)
 
 
-def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
-    """Write the gate figure (rows: game and method, columns: zoo layers) and its CSV."""
+# A member is in use in a layer when its final coefficient there is above this: a layer with two
+# members in use mixes them, one whose every layer keeps one member selects it.
+IN_USE = 0.1
+
+
+def final_use(gates: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, dict[str, float]]:
+    """Per layer, the members in use at the end of training (the last logged rollout's
+    coefficient above :data:`IN_USE`), largest first."""
+    use = {}
+    for layer, members in gates.items():
+        final = {member: float(values[-1]) for member, (_, values) in members.items() if len(values)}
+        use[layer] = dict(sorted(((m, c) for m, c in final.items() if c > IN_USE), key=lambda mc: -mc[1]))
+    return use
+
+
+def describe_use(use: dict[str, dict[str, float]]) -> str:
+    """One line: the member selected in every layer, or the layers that mix, with their coefficients."""
+    mixing = {layer: members for layer, members in use.items() if len(members) > 1}
+    if not mixing:
+        chosen = {next(iter(members), "none") for members in use.values()}
+        return f"selects {' / '.join(sorted(chosen))} (one member above {IN_USE} in every layer)"
+    return "mixes: " + "; ".join(
+        f"{layer} " + " + ".join(f"{m} {c:.2f}" for m, c in members.items()) for layer, members in mixing.items()
+    )
+
+
+def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> tuple[Path, list[str]]:
+    """Write the gate figure (rows: game and method, columns: zoo layers), its CSV and, as
+    ``<output>-final.csv``, every run's members in use at the end (:func:`final_use`); return
+    the figure's path and one line per run (:func:`describe_use`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,11 +75,19 @@ def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
 
     groups = seed_groups(find_runs(paths))
     rows: list[dict] = []
+    final_rows: list[dict] = []
+    lines: list[str] = []
     panels = []
     for (game, label), members in sorted(groups.items()):
         per_run = [read_gates(run) for _, run in members]
         if not per_run[0]:
             continue
+        for (_, run), gates in zip(members, per_run, strict=True):
+            use = final_use(gates)
+            lines.append(f"{run.name}: {describe_use(use)}")
+            final_rows += [dict(run=run.name, game=game, method=label, layer=layer, member=member, coefficient=c,
+                                mixes=len(in_use) > 1)
+                           for layer, in_use in use.items() for member, c in in_use.items()]  # fmt: skip
         steps = max(config.steps for config, _ in members)
         edges = np.linspace(0, steps, bins + 1)
         layers = list(per_run[0])
@@ -101,4 +138,5 @@ def plot_gates(paths: list[Path], output: Path, bins: int = 20) -> Path:
     atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=100, format="png", bbox_extra_artists=[legend]))
     plt.close(fig)
     atomic_write_csv(output.with_suffix(".csv"), rows)
-    return output
+    atomic_write_csv(output.with_name(output.stem + "-final.csv"), final_rows)
+    return output, lines
