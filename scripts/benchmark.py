@@ -16,6 +16,9 @@ Sections (all in one process, medians over repeats, ratios to the NatureCNN / sc
   peer       whole processes, one after another, on the same game and budget: RL Zoo's PPO
              trainer (the rl-zoo extra) and ``zoo-rl transfer`` scratch, lite and zoo with the
              shipped zoo and its start (not in the default sections: minutes per run)
+  side-by-side  whole ``zoo-rl transfer`` scratch processes, one alone and two at once, each
+             with torch's threads and with one thread: the agent steps/s the machine delivers
+             in all, which decides how a study of many runs should share its cores
 
 The zoo is m random NatureCNN agents written as SB3-style zips, so nothing is downloaded; the
 peer section uses the shipped zoo (``agents/``), whose start a user's run would make.
@@ -23,12 +26,14 @@ peer section uses the shipped zoo (``agents/``), whose start a user's run would 
     .venv/bin/python scripts/benchmark.py --json bench.json            # CPU, ~3 minutes
     .venv/bin/python scripts/benchmark.py --device cuda --json gpu.json # on a CUDA machine
     .venv/bin/python scripts/benchmark.py --peer --json peer.json       # vs RL Zoo, ~12 minutes
+    .venv/bin/python scripts/benchmark.py --side-by-side --json sbs.json  # threads per run, ~10 minutes
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -351,6 +356,35 @@ def bench_peer(game: str, steps: int, device: str, workdir: Path) -> dict[str, d
     return result
 
 
+def bench_side_by_side(game: str, steps: int, device: str, workdir: Path) -> dict[str, dict[str, float]]:
+    """Total agent steps/s of one and of two ``zoo-rl transfer`` scratch processes at once (seeds
+    0 and 1), each with torch's default threads and with ``OMP_NUM_THREADS=1``."""
+    import subprocess
+    import sys
+
+    result = {}
+    for runs, threads in ((1, None), (1, 1), (2, None), (2, 1)):
+        name = f"{runs} run{'s' if runs > 1 else ''}, {'1 thread' if threads else 'torch threads'} each"
+        env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+        out = workdir / name.replace(" ", "_").replace(",", "")
+        start = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-m", "zoo_rl", "transfer", game, "--method", "scratch",
+                                   "--steps", str(steps), "--seed", str(seed), "--env-preset", "no_sticky",
+                                   "--eval-episodes", "1", "--device", device, "--out", str(out)],
+                                  env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for seed in range(runs)]  # fmt: skip
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{err[-2000:]}")
+        seconds = time.perf_counter() - start
+        training = [json.loads(c.read_text())["train_env_steps_per_s"] for c in out.glob("*/cost.json")]
+        result[name] = {"seconds": seconds, "total_steps_per_s": runs * steps / seconds,
+                        "training_only_per_run": training}  # fmt: skip
+        print(f"  {name:28s} {seconds:6.1f} s  {runs * steps / seconds:6.0f} agent steps/s in all", flush=True)
+    return result
+
+
 def report_peer(result: dict[str, dict[str, float]]) -> None:
     anchor = result["RL Zoo"]["whole_process"]
     floor = result["scratch"].get("train_mmacs")
@@ -375,8 +409,13 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None, help="scaling: where to draw its figure (PNG)")
     parser.add_argument("--scaling-point", nargs=2, metavar=("KIND", "SOURCES"), help=argparse.SUPPRESS)
     parser.add_argument("--peer", action="store_true", help="only the peer section: RL Zoo's PPO against zoo-rl")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="only the side-by-side section: one and two scratch processes, with and without threads",
+    )
     parser.add_argument("--peer-game", default="DemonAttack")
-    parser.add_argument("--peer-steps", type=int, default=30_720, help="agent steps per peer run")
+    parser.add_argument("--peer-steps", type=int, default=30_720, help="agent steps per peer (and side-by-side) run")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -403,6 +442,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out["peer"]["runs"] = bench_peer(args.peer_game, args.peer_steps, args.device, Path(tmp))
         report_peer(out["peer"]["runs"])
+        args.only = []
+    if args.side_by_side:
+        out["side_by_side"] = {"game": args.peer_game, "steps": args.peer_steps, "cores": os.cpu_count()}
+        print(f"zoo-rl scratch on {args.peer_game}, {args.peer_steps} agent steps per run, {os.cpu_count()} cores")
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = bench_side_by_side(args.peer_game, args.peer_steps, args.device, Path(tmp))
+        out["side_by_side"]["settings"] = settings
         args.only = []
     with tempfile.TemporaryDirectory() as tmp:
         zoo = write_zoo(Path(tmp), args.sources)
