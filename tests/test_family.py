@@ -206,3 +206,34 @@ def test_a_mixed_start_shares_the_prior_among_the_sources_mixable_with_the_refer
     assert start["mix_errors"]["pong_ppo_s0"] < 0.05 < 0.3 < start["mix_errors"]["stranger"]
     assert mixed["breakout_ppo_s0"] == pytest.approx(0.45) and mixed["pong_ppo_s0"] == pytest.approx(0.45)
     assert mixed["stranger"] == pytest.approx(0.05) and sum(mixed.values()) == pytest.approx(1.0)
+
+
+def test_matching_moves_the_fine_tunes_of_one_parent_together(specialists, tmp_path):
+    """Matched to an unrelated reference, two fine-tunes of one parent get one permutation, so
+    their linearity error stays what it was; matched to one of them, the other is not moved."""
+    from zoo_rl.core import zoo_layers
+    from zoo_rl.rl.zoo.extractor import ZooNatureCNN
+    from zoo_rl.rl.zoo.matching import aligned_groups
+    from zoo_rl.rl.zoo.random_play import random_play
+
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    frames = random_play("Breakout", AtariSettings(), seed=0, n_envs=2, steps=120, every=2)[0]
+    zoo = [str(nature_cnn_zip(tmp_path / "stranger.zip", seed=5)), *map(str, specialists)]
+    torch.manual_seed(0)
+    extractor = ZooNatureCNN(space, zoo)  # members: stranger, pong, breakout, the fresh member
+    layers = list(zoo_layers(extractor.zoo).values())
+    assert [aligned_groups(layer, [0, 1, 2, 3]) for layer in layers] == [[[0], [1, 2], [3]]] * len(layers)
+    before = extractor.linearity_errors(frames, [(1, 2)])[1, 2]
+    siblings = [layer.weights.detach()[1:3].clone() for layer in layers]
+    extractor.match_channels(frames, reference=0)
+    assert extractor.linearity_errors(frames, [(1, 2)])[1, 2] == pytest.approx(before, abs=1e-4)
+    assert any(not torch.equal(layer.weights[1:3], w) for layer, w in zip(layers, siblings, strict=True))
+
+    torch.manual_seed(0)
+    extractor = ZooNatureCNN(space, zoo)
+    layers = list(zoo_layers(extractor.zoo).values())
+    untouched = [layer.weights.detach()[1:3].clone() for layer in layers]
+    stranger = [layer.weights.detach()[0].clone() for layer in layers]
+    extractor.match_channels(frames, reference=2)
+    assert all(torch.equal(layer.weights[1:3], w) for layer, w in zip(layers, untouched, strict=True))
+    assert any(not torch.equal(layer.weights[0], w) for layer, w in zip(layers, stranger, strict=True))
