@@ -23,7 +23,8 @@ for seed in 100 101; do  # seed by seed, so that a pilot cut short compares ever
       *) echo "unknown variant $variant (expected A, B or C)" >&2; exit 2 ;;
     esac
     for game in DemonAttack Atlantis; do
-      echo "$game --method lite --steps 100000 --seed $seed --out $ROOT/results/family/pilot/$variant --zoo $zoo $option"
+      # the option before the zoo: xargs -L joins a line that ends in a blank to the next one
+      echo "$game --method lite --steps 100000 --seed $seed --out $ROOT/results/family/pilot/$variant $option --zoo $zoo"
     done
   done
 done | xargs -P 2 -L 1 "$ROOT/.venv/bin/python" -m zoo_rl transfer
