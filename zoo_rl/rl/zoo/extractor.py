@@ -220,7 +220,7 @@ class ZooNatureCNN(TransferExtractor):
             outputs = [_member_forward(layer, i, inputs[i]) for i in range(m)]
             ref = unit_samples(outputs[reference])
             scores = []
-            for group in aligned_groups(layer, list(range(m))):
+            for group in aligned_groups(layer):
                 members = [i for i in group if i != reference]
                 if not members:
                     continue

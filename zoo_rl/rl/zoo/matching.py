@@ -5,6 +5,7 @@ computes the same function (:meth:`zoo_rl.rl.zoo.extractor.ZooNatureCNN.match_ch
 from __future__ import annotations
 
 import torch
+from scipy.sparse.csgraph import connected_components
 
 from zoo_rl.core import ZooLayer
 
@@ -15,17 +16,15 @@ from zoo_rl.core import ZooLayer
 ALIGNED_COSINE = 0.5
 
 
-def aligned_groups(layer: ZooLayer, members: list[int]) -> list[list[int]]:
-    """``members`` grouped by shared units in ``layer`` (weight cosine above
-    :data:`ALIGNED_COSINE`, linked transitively), each group in the order given."""
-    flat = torch.nn.functional.normalize(layer.weights.detach()[members].flatten(1), dim=1)
-    linked = (flat @ flat.T) > ALIGNED_COSINE
-    groups: list[list[int]] = []
-    for a in range(len(members)):
-        joined = [g for g in groups if any(bool(linked[a, b]) for b in g)]
-        merged = [b for g in joined for b in g] + [a]
-        groups = [g for g in groups if g not in joined] + [sorted(merged)]
-    return sorted(([members[k] for k in g] for g in groups), key=lambda g: g[0])
+def aligned_groups(layer: ZooLayer) -> list[list[int]]:
+    """The layer's members grouped by shared units (weight cosine above :data:`ALIGNED_COSINE`,
+    linked transitively), each group and the list in member order."""
+    flat = torch.nn.functional.normalize(layer.weights.detach().flatten(1), dim=1)
+    _, labels = connected_components((flat @ flat.T > ALIGNED_COSINE).cpu().numpy(), directed=False)
+    groups: dict[int, list[int]] = {}
+    for member, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(member)
+    return sorted(groups.values())
 
 
 def unit_samples(y: torch.Tensor) -> torch.Tensor:
