@@ -324,6 +324,17 @@ def plot_scaling(result: dict, output: Path, machine: str) -> None:
     plt.close(fig)
 
 
+def transfer_command(game: str, method: str, steps: int, seed: int, device: str, out: Path) -> list[str]:
+    """The ``zoo-rl transfer`` process a benchmark times: no sticky actions (RL Zoo's
+    ``NoFrameskip-v4``), one evaluation game, the shipped zoo for the methods that need one."""
+    import sys
+
+    zoo = [] if method == "scratch" else ["--zoo", str(ROOT / "agents")]
+    return [sys.executable, "-m", "zoo_rl", "transfer", game, "--method", method, "--steps", str(steps),
+            "--seed", str(seed), "--env-preset", "no_sticky", "--eval-episodes", "1", "--device", device,
+            "--out", str(out), *zoo]  # fmt: skip
+
+
 def bench_peer(game: str, steps: int, device: str, workdir: Path) -> dict[str, dict[str, float]]:
     """Whole-process agent steps/s of RL Zoo's PPO and of zoo-rl's scratch, lite and zoo, one
     after another on ``game`` without sticky actions (RL Zoo's ``NoFrameskip-v4``), and zoo-rl's
@@ -336,10 +347,7 @@ def bench_peer(game: str, steps: int, device: str, workdir: Path) -> dict[str, d
                        "-n", str(steps), "--seed", "0", "--eval-freq", "-1", "--device", device,
                        "-f", str(workdir / "rl_zoo_runs")]}  # fmt: skip
     for method in PEER_METHODS:
-        zoo = [] if method == "scratch" else ["--zoo", str(ROOT / "agents")]
-        runs[method] = [sys.executable, "-m", "zoo_rl", "transfer", game, "--method", method, "--steps", str(steps),
-                        "--seed", "0", "--env-preset", "no_sticky", "--eval-episodes", "1", "--device", device,
-                        "--out", str(workdir / "zoo_rl_runs"), *zoo]  # fmt: skip
+        runs[method] = transfer_command(game, method, steps, 0, device, workdir / "zoo_rl_runs")
     result = {}
     for name, command in runs.items():
         start = time.perf_counter()
@@ -360,7 +368,6 @@ def bench_side_by_side(game: str, steps: int, device: str, workdir: Path) -> dic
     """Total agent steps/s of one and of two ``zoo-rl transfer`` scratch processes at once (seeds
     0 and 1), each with torch's default threads and with ``OMP_NUM_THREADS=1``."""
     import subprocess
-    import sys
 
     result = {}
     for runs, threads in ((1, None), (1, 1), (2, None), (2, 1)):
@@ -368,10 +375,8 @@ def bench_side_by_side(game: str, steps: int, device: str, workdir: Path) -> dic
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
         out = workdir / name.replace(" ", "_").replace(",", "")
         start = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-m", "zoo_rl", "transfer", game, "--method", "scratch",
-                                   "--steps", str(steps), "--seed", str(seed), "--env-preset", "no_sticky",
-                                   "--eval-episodes", "1", "--device", device, "--out", str(out)],
-                                  env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs = [subprocess.Popen(transfer_command(game, "scratch", steps, seed, device, out), env=env, cwd=workdir,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for seed in range(runs)]  # fmt: skip
         for proc in procs:
             _, err = proc.communicate()
