@@ -164,3 +164,19 @@ def test_quickstart_runs_its_sweep_then_summarises_and_plots(tmp_path, tiny_zoo,
         assert sorted(r["method"] for r in csv.DictReader(f)) == ["lite", "scratch"]
     assert (study / "curves.png").stat().st_size > 0
     assert f"learning curves: {study / 'curves.png'}" in capsys.readouterr().out
+
+
+def test_dry_run_lists_each_run_and_where_it_stands(tmp_path, tiny_zoo, tiny_hyperparams, capsys):
+    config = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, GRID)
+    study = tmp_path / "study"
+    (study / "Breakout_scratch_ppo_s0").mkdir(parents=True)
+    (study / "Breakout_scratch_ppo_s0" / "eval.json").write_text("{}")
+    (study / "Breakout_lite_ppo_s1").mkdir()
+    (study / "Breakout_lite_ppo_s1" / "checkpoint.pt").write_bytes(b"")
+    run_cli("sweep", config, "--dry-run")
+    lines = capsys.readouterr().out.strip().splitlines()
+    states = {line.split()[0]: line for line in lines[:-1]}
+    assert len(lines) == 5 and lines[-1] == "4 runs: 1 finished, 1 resumes, 2 new"
+    assert "--seed 0" in states["finished"] and "scratch" in states["finished"]
+    assert "--seed 1" in states["resumes"] and "lite" in states["resumes"]
+    assert sorted(p.name for p in study.iterdir()) == ["Breakout_lite_ppo_s1", "Breakout_scratch_ppo_s0"]  # ran nothing

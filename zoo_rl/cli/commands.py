@@ -130,8 +130,15 @@ def cmd_cost(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from zoo_rl.sweep import run_sweep
+    from zoo_rl.sweep import load_sweep, run_states, run_sweep
 
+    if args.dry_run:
+        states = run_states(load_sweep(args.config, args.device, args.out))
+        for spec, state in states:
+            print(f"{state:8s} zoo-rl {' '.join(spec.argv)}")
+        counts = {s: sum(1 for _, state in states if state == s) for s in ("finished", "resumes", "new")}
+        print(f"{len(states)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        return
     outcomes = run_sweep(
         args.config, backend=args.backend, jobs=args.jobs, address=args.address, device=args.device, out=args.out
     )

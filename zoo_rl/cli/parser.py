@@ -36,6 +36,8 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="ray: address of an existing cluster, e.g. auto")
     p.add_argument("--device", default=None, help="torch device of every run (default: the config's)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: the config's out)")
+    p.add_argument("--dry-run", action="store_true", help="print every run's command line and whether it is "
+                   "finished, resumes from a checkpoint or is new; run nothing")  # fmt: skip
     p.set_defaults(func=cmd_sweep)
 
 

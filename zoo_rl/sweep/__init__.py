@@ -6,10 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo_rl.errors import ConfigError
-from zoo_rl.rl.training.checkpoint import FINISHED
+from zoo_rl.rl.training.checkpoint import CHECKPOINT, FINISHED
 
 from .backends import Outcome, execute, run_local, run_ray
 from .grid import RunSpec, Sweep, load_sweep
+
+
+def run_states(sweep: Sweep) -> list[tuple[RunSpec, str]]:
+    """Where each run of ``sweep`` stands before it is started: ``finished`` (it will be skipped),
+    ``resumes`` (a checkpoint is there) or ``new``; what ``zoo-rl sweep --dry-run`` prints."""
+
+    def state(spec: RunSpec) -> str:
+        if (spec.run_dir / FINISHED).exists():
+            return "finished"
+        return "resumes" if (spec.run_dir / CHECKPOINT).exists() else "new"
+
+    return [(spec, state(spec)) for spec in sweep.runs]
 
 
 def run_sweep(
@@ -59,4 +71,4 @@ def run_sweep(
     return outcomes
 
 
-__all__ = ["Outcome", "RunSpec", "Sweep", "execute", "load_sweep", "run_sweep"]
+__all__ = ["Outcome", "RunSpec", "Sweep", "execute", "load_sweep", "run_states", "run_sweep"]
