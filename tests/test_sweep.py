@@ -177,6 +177,6 @@ def test_dry_run_lists_each_run_and_where_it_stands(tmp_path, tiny_zoo, tiny_hyp
     lines = capsys.readouterr().out.strip().splitlines()
     states = {line.split()[0]: line for line in lines[:-1]}
     assert len(lines) == 5 and lines[-1] == "4 runs: 1 finished, 1 resumes, 2 new"
-    assert "--seed 0" in states["finished"] and "scratch" in states["finished"]
-    assert "--seed 1" in states["resumes"] and "lite" in states["resumes"]
+    assert states["finished"].startswith("finished Breakout_scratch_ppo_s0: zoo-rl transfer Breakout --method scratch")
+    assert states["resumes"].startswith("resumes  Breakout_lite_ppo_s1: zoo-rl transfer Breakout --method lite")
     assert sorted(p.name for p in study.iterdir()) == ["Breakout_lite_ppo_s1", "Breakout_scratch_ppo_s0"]  # ran nothing

@@ -135,7 +135,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     if args.dry_run:
         states = run_states(load_sweep(args.config, args.device, args.out))
         for spec, state in states:
-            print(f"{state:8s} zoo-rl {' '.join(spec.argv)}")
+            print(f"{state:8s} {spec.name}: zoo-rl {' '.join(spec.argv)}")
         counts = {s: sum(1 for _, state in states if state == s) for s in ("finished", "resumes", "new")}
         print(f"{len(states)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
         return
