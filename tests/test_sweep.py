@@ -156,14 +156,19 @@ def test_shipped_quickstart_is_a_sweep_of_lite_and_scratch():
     assert Path(zoo).is_absolute() and Path(zoo).name == "agents"
 
 
-def test_quickstart_runs_its_sweep_then_summarises_and_plots(tmp_path, tiny_zoo, tiny_hyperparams, capsys):
+def test_quickstart_runs_its_sweep_side_by_side_then_summarises_and_plots(
+    tmp_path, tiny_zoo, tiny_hyperparams, capsys, monkeypatch
+):
     config = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, [{"method": "lite"}, {"method": "scratch"}])
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
     assert run_cli("quickstart", "--config", str(config)) == 0
     study = tmp_path / "study"
+    out = capsys.readouterr().out
+    assert f"2 runs in {study} (local backend, 2 at a time)" in out  # one per core, up to the grid's 2
     with open(study / "summary.csv") as f:
         assert sorted(r["method"] for r in csv.DictReader(f)) == ["lite", "scratch"]
     assert (study / "curves.png").stat().st_size > 0
-    assert f"learning curves: {study / 'curves.png'}" in capsys.readouterr().out
+    assert f"learning curves: {study / 'curves.png'}" in out
 
 
 def test_dry_run_lists_each_run_and_where_it_stands(tmp_path, tiny_zoo, tiny_hyperparams, capsys):

@@ -29,10 +29,12 @@ from zoo_rl.rl.training.command_line import (
 DESCRIPTION = "zoo-rl: transfer from a zoo of pretrained Atari agents (Zoo-Tuning and baselines), one verb per job."
 
 
-def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
-    """How a sweep runs (``sweep`` and ``quickstart``, which is one sweep)."""
+def add_sweep_arguments(p: argparse.ArgumentParser, jobs: int | None = 1) -> None:
+    """How a sweep runs (``sweep`` and ``quickstart``, which is one sweep); ``jobs=None``: as many
+    runs at once as the machine has cores, up to the grid's size."""
     p.add_argument("--backend", default="local", help="local (subprocesses) or ray")
-    p.add_argument("--jobs", type=int, default=1, help="runs at once (local; ray: size of a local Ray instance)")
+    p.add_argument("--jobs", type=int, default=jobs, help="runs at once (local; ray: size of a local Ray instance)"
+                   + ("; default: one per core, up to the number of runs" if jobs is None else ""))  # fmt: skip
     p.add_argument("--address", default=None, help="ray: address of an existing cluster, e.g. auto")
     p.add_argument("--device", default=None, help="torch device of every run (default: the config's)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: the config's out)")
@@ -118,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the sweep configs/quickstart.yaml: transfer from the shipped zoo to a new game, summarise and plot",
     )
     p.add_argument("--config", type=Path, default=Path("configs") / "quickstart.yaml", help="sweep config")
-    add_sweep_arguments(p)
+    # Its two runs side by side with one torch thread each: on two cores 1.4x the steps/s of one
+    # after the other (docs/performance.md, "Runs side by side").
+    add_sweep_arguments(p, jobs=None)
 
     p = sub.add_parser("cost", help="score and train/inference cost of runs, as in the paper's Table 1")
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")

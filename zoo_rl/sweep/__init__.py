@@ -3,6 +3,7 @@ resumable (finished runs are skipped), ending with a summary table and the learn
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from zoo_rl.errors import ConfigError
@@ -27,7 +28,7 @@ def run_states(sweep: Sweep) -> list[tuple[RunSpec, str]]:
 def run_sweep(
     config: Path,
     backend: str = "local",
-    jobs: int = 1,
+    jobs: int | None = 1,
     address: str | None = None,
     device: str | None = None,
     out: Path | None = None,
@@ -35,7 +36,9 @@ def run_sweep(
 ) -> list[Outcome]:
     """Run every grid point of the sweep ``config``; return one outcome per run.
 
-    A failed run is reported with its log and does not stop the others. At the end the
+    ``jobs``: runs at once (local) or the size of a local Ray instance; ``None`` locally means
+    one run per core, up to the number of runs. A failed run is reported with its log and does
+    not stop the others. At the end the
     sweep writes ``OUT/summary.md`` (+ .csv) and ``OUT/curves.png`` (+ .csv) from every
     finished run of the grid.
     """
@@ -44,11 +47,14 @@ def run_sweep(
 
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown sweep backend {backend!r}; expected local or ray")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     sweep = load_sweep(config, device, out)
+    if jobs is None and backend == "local":
+        jobs = max(1, min(len(sweep.runs), os.cpu_count() or 1))
     sweep.out.mkdir(parents=True, exist_ok=True)
-    log(f"{len(sweep.runs)} runs in {sweep.out} ({backend} backend)")
+    at_once = f", {jobs} at a time" if backend == "local" else ""
+    log(f"{len(sweep.runs)} runs in {sweep.out} ({backend} backend{at_once})")
     total = len(sweep.runs)
 
     def on_done(outcome: Outcome) -> None:
