@@ -38,9 +38,8 @@ def run_sweep(
 
     ``jobs``: runs at once (local) or the size of a local Ray instance; ``None`` locally means
     one run per core, up to the number of runs. A failed run is reported with its log and does
-    not stop the others. At the end the
-    sweep writes ``OUT/summary.md`` (+ .csv) and ``OUT/curves.png`` (+ .csv) from every
-    finished run of the grid.
+    not stop the others. At the end the sweep writes ``OUT/summary.md`` (+ .csv) and
+    ``OUT/curves.png`` (+ .csv) from every finished run of the grid.
     """
     from zoo_rl.rl.report.curve_figure import plot_runs
     from zoo_rl.rl.report.summary import write_summary
