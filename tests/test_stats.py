@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from zoo_rl.envs.scores import REFERENCE_SCORES, human_normalized
-from zoo_rl.rl.report.summary import aggregate_rows, best_source, normalized_scores
+from zoo_rl.errors import ConfigError
+from zoo_rl.rl.report.summary import against_rows, aggregate_rows, best_source, normalized_scores
 from zoo_rl.stats import aggregate_intervals, improvement_probability, mean_interval, performance_profiles
 
 
@@ -103,3 +104,22 @@ def test_mean_interval_is_the_percentile_bootstrap_of_the_mean(monkeypatch):
     assert np.quantile(means, 0.015) <= low <= np.quantile(means, 0.035)
     assert np.quantile(means, 0.965) <= high <= np.quantile(means, 0.985)
     assert not np.quantile(means, 0.04) <= low <= np.quantile(means, 0.06)  # the test tells 95% from 90%
+
+
+def test_against_compares_every_method_with_each_baseline_on_its_own_target():
+    records = _records({
+        ("DemonAttack", "finetune:a"): [200.0, 210.0, 190.0], ("DemonAttack", "lite"): [300.0, 330.0, 270.0],
+        ("DemonAttack", "zoo"): [195.0, 205.0, 200.0], ("Atlantis", "lite"): [5.0, 6.0],
+        ("NoReference", "finetune:a"): [1.0, 2.0], ("NoReference", "lite"): [3.0],
+    })  # fmt: skip
+    rows = {(r["game"], r["method"]): r for r in against_rows(records, ["finetune:a"])}
+    assert set(rows) == {("DemonAttack", "lite"), ("DemonAttack", "zoo"), ("NoReference", "lite")}  # not Atlantis
+    lite = rows[("DemonAttack", "lite")]
+    assert lite["against"] == "finetune:a" and lite["seeds"] == lite["against_seeds"] == 3
+    assert lite["auc_ratio"] == pytest.approx(1.5) and (lite["p_auc"], lite["p_auc_low"]) == (1.0, 1.0)
+    zoo = rows[("DemonAttack", "zoo")]
+    assert zoo["p_final"] == pytest.approx(4.5 / 9)  # a tie counts half
+    assert zoo["p_final_low"] < 0.5 < zoo["p_final_high"]
+    assert math.isnan(rows[("NoReference", "lite")]["p_auc_low"])  # one seed: a point, no interval
+    with pytest.raises(ConfigError, match=r"--against finetune:b: no finished runs.*finetune:a, lite, zoo"):
+        against_rows(records, ["finetune:b"])

@@ -172,4 +172,4 @@ def cmd_summary(args: argparse.Namespace) -> None:
     from zoo_rl.rl.report.runs import find_runs
     from zoo_rl.rl.report.summary import write_summary
 
-    print(write_summary(find_runs(args.rundirs, finished_only=True), args.output))
+    print(write_summary(find_runs(args.rundirs, finished_only=True), args.output, args.against))

@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("rundirs", nargs="+", type=Path, help="run directories (or folders holding them)")
     p.add_argument("-o", "--output", type=Path, default=Path("summary.md"), help="the table (.md; .csv beside it)")
+    p.add_argument(
+        "--against", nargs="+", default=[], metavar="METHOD",
+        help="also compare every method with these, per target: mean AUC ratio and P(> METHOD) on AUC and "
+        "final score, e.g. --against scratch finetune:phoenix_ppo_s0",
+    )  # fmt: skip
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("resume", help="continue a run directory with its own config.yaml (or skip it if finished)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -118,12 +119,47 @@ def aggregate_rows(records: Records) -> list[dict]:
     return rows
 
 
-def write_summary(run_dirs: list[Path], output: Path) -> Path:
-    """Write ``output`` (.md: both tables), the per-game rows as .csv, the aggregate rows as
-    ``-aggregate.csv`` and the performance profile as ``-profile.png``; return the .md path."""
+def against_rows(records: Records, baselines: Sequence[str]) -> list[dict]:
+    """Per target, every method against each baseline run on that target: the ratio of their
+    mean AUCs and P(method > baseline) on the AUC and on the final score, with intervals.
+
+    One game at a time, so it needs no reference scores: the question a study on one target
+    asks ("does it beat finetuning its best source here?"), which the human-normalised
+    aggregate across games cannot answer."""
+    methods = {m for _, m in records}
+    for base in baselines:
+        if base not in methods:
+            known = ", ".join(sorted(methods))
+            raise ConfigError(f"--against {base}: no finished runs of that method; methods: {known}")
+    pairs, rows = {}, []
+    for (game, method), runs in records.items():
+        for base in baselines:
+            base_runs = records.get((game, base))
+            if base_runs is None or base == method:
+                continue
+            row = {"game": game, "method": method, "seeds": len(runs), "against": base, "against_seeds": len(base_runs)}
+            row["auc_ratio"] = float(np.mean([r["auc"] for r in runs]) / np.mean([r["auc"] for r in base_runs]))
+            for metric in ("auc", "final"):
+                key = f"{game}|{method}|{base}|{metric}"
+                pairs[key] = tuple(np.array([[r[metric]] for r in side]) for side in (runs, base_runs))
+            rows.append(row)
+    improvement = improvement_probability(pairs) if pairs else {}
+    for row in rows:
+        for metric in ("auc", "final"):
+            point, low, high = improvement[f"{row['game']}|{row['method']}|{row['against']}|{metric}"]
+            row.update({f"p_{metric}": point, f"p_{metric}_low": low, f"p_{metric}_high": high})
+    return rows
+
+
+def write_summary(run_dirs: list[Path], output: Path, against: Sequence[str] = ()) -> Path:
+    """Write ``output`` (.md: the tables), the per-game rows as .csv, the aggregate rows as
+    ``-aggregate.csv``, the performance profile as ``-profile.png`` and, for each method named
+    in ``against``, every other method's comparison with it per game as ``-against.csv``;
+    return the .md path."""
     records = run_records(run_dirs)
     if not records:
         raise ConfigError("no finished runs to summarise")
+    versus = against_rows(records, against) if against else []
     output = Path(output).with_suffix(".md")
     rows = summary_rows(records)
     atomic_write_csv(output.with_suffix(".csv"), rows)
@@ -158,6 +194,23 @@ def write_summary(run_dirs: list[Path], output: Path) -> Path:
             cells = [_ci(r, f"{a}_{m}", ".3f") for m in ("final", "auc") for a in ("iqm", "mean")]
             cells += [_ci(r, f"p_over_{role}", ".2f") for role in ("scratch", "best_source")]
             lines.append(f"| {r['method']} | {r['seeds']} | " + " | ".join(cells) + " |")
+    if versus:
+        stem = output.with_name(output.stem)
+        atomic_write_csv(stem.with_name(stem.name + "-against.csv"), versus)
+        lines += [
+            "",
+            "Per target against each baseline X: the method's mean AUC over X's, and P(> X), the probability "
+            "that a run of the method beats a run of X on this target (rliable; 95% bootstrap interval over "
+            "both sides' seeds; none with one seed on a side).",
+            "",
+            "| target | method | seeds | X | X's seeds | mean AUC / X's | P(> X), AUC | P(> X), final |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in versus:
+            lines.append(
+                f"| {r['game']} | {r['method']} | {r['seeds']} | {r['against']} | {r['against_seeds']} | "
+                f"{r['auc_ratio']:.2f} | {_ci(r, 'p_auc', '.2f')} | {_ci(r, 'p_final', '.2f')} |"
+            )
     atomic_write_text(output, "\n".join(lines) + "\n")
     return output
 
