@@ -571,6 +571,23 @@ def test_zoo_linear_treats_leading_dimensions_as_batch():
     torch.testing.assert_close(layer(x), layer(x.reshape(8, 7)).view(2, 4, 5))
 
 
+def test_the_channel_gram_has_einsums_values_and_gradients():
+    """Full Zoo-Tuning's per-channel Gram matrices (its per-sample rescale) with one batched
+    product in the backward equal autograd's through the einsum, and pass the numerical check."""
+    from zoo_rl.core.layers import channel_gram
+
+    gen = torch.Generator().manual_seed(0)
+    weights = torch.randn(3, 5, 8, generator=gen, dtype=torch.float64).requires_grad_()
+    torch.autograd.gradcheck(channel_gram, (weights,))
+    upstream = torch.randn(5, 3, 3, generator=gen, dtype=torch.float64)
+    results = []
+    for fn in (channel_gram, lambda w: torch.einsum("mof,nof->omn", w, w)):
+        out = fn(weights)
+        results.append((out, *torch.autograd.grad(out, weights, upstream)))
+    for ours, reference in zip(*results, strict=True):
+        torch.testing.assert_close(ours, reference)
+
+
 def test_the_norm_preserving_mixture_has_autograds_values_and_gradients():
     """The hand-written backward of the rescaled mixture equals autograd's through the norms,
     with a member's channel at zero too; and it passes torch's numerical gradient check."""
