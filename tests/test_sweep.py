@@ -48,6 +48,17 @@ def test_grid_expands_to_the_runs_the_cli_would_make(tmp_path, tiny_zoo, tiny_hy
     assert all(spec.argv[spec.argv.index("--device") + 1] == "cuda" for spec in moved.runs)  # trained elsewhere
 
 
+def test_method_options_reach_the_run_as_the_yaml_wrote_them(tmp_path, tiny_zoo, tiny_hyperparams):
+    from zoo_rl.rl.training.command_line import transfer_configs, transfer_parser
+
+    options = {"reference_prior": None, "scratch_member": False, "recipe": "transfer", "gate_temperature": 0.1}
+    path = write_sweep(tmp_path, tiny_zoo, tiny_hyperparams, [{"method": "lite", "options": options}])
+    (spec,) = load_sweep(path).runs
+    (config,) = transfer_configs(transfer_parser().parse_args(list(spec.argv)))
+    assert config.method_options == options
+    assert "reference_prior=null" in spec.argv  # as a user would type it
+
+
 @pytest.mark.parametrize(
     ("runs", "message"),
     [

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from zoo_rl.errors import ConfigError
 from zoo_rl.io_utils import read_yaml
 from zoo_rl.rl.training.command_line import add_training_arguments, transfer_configs, transfer_parser
@@ -126,7 +128,7 @@ def _spec(target: str, entry: dict, seed: int, source, options: dict, out: Path,
     if source is not None:
         argv += ["--source", str(source)]
     for key, value in _mapping(entry.get("options") or {}, f"{where}: options").items():
-        argv += ["--method-option", f"{key}={value}"]
+        argv += ["--method-option", f"{key}={_yaml_text(value)}"]
     try:
         args = transfer_parser().parse_args(argv)
         (config,) = transfer_configs(args)
@@ -135,6 +137,12 @@ def _spec(target: str, entry: dict, seed: int, source, options: dict, out: Path,
     except ValueError as err:
         raise ConfigError(f"{where}: {err}") from err
     return RunSpec(tuple(argv), out / config.run_name())
+
+
+def _yaml_text(value: Any) -> str:
+    """``value`` as ``--method-option`` reads it back (YAML): ``null``, not Python's ``None``."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=float("inf")).rstrip("\n")
+    return text.removesuffix("\n...")
 
 
 def _sources(source, options: dict, where: str) -> list:
