@@ -1,19 +1,72 @@
-"""The family study's grid in a priority order, run from the study's worktree (code in COMMIT):
-    cd /work/study && python /path/to/order.py
-The runs the DemonAttack target is judged on (both finetunes and lite, seeds 1-4) first, then
-the rest in configs/family_study.yaml's order. Each run has the argv `zoo-rl sweep` gives it,
-two at a time with one torch thread each: only the order of execution differs from the sweep."""
+"""The family study's grid and the exploration of PLAN.md's addendum, in a priority order, run
+from the study's worktree (code in COMMIT), two runs at a time with one torch thread each:
+    cd /work/study && python /work/main/results/family/study/order.py [PID ...]
+First the runs the DemonAttack target is judged on (both finetunes and lite, seeds 1-4), then the
+exploration (results/family/explore/explore.yaml), then the rest of configs/family_study.yaml in
+its order. Each run has the argv `zoo-rl sweep` gives it: only the order of execution differs.
+PIDs: runs already training (e.g. left by an earlier copy of this script); each holds a slot until
+it exits, and runs already started or finished are skipped (run directories are locked)."""
 
+import fcntl
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
-from zoo_rl.sweep.backends import run_local
+from zoo_rl.sweep.backends import execute
 from zoo_rl.sweep.grid import load_sweep
 
-sweep = load_sweep(Path("configs/family_study.yaml"), None, Path("/work/main/results/family/study"))
+MAIN = Path("/work/main")
+study = load_sweep(Path("configs/family_study.yaml"), None, MAIN / "results/family/study")
+explore = load_sweep(MAIN / "results/family/explore/explore.yaml", None, MAIN / "results/family/explore")
+# This commit's sweep wrote a null option as Python's "None" (fixed after it): pass YAML's spelling.
+yaml_spelling = {"reference_prior=None": "reference_prior=null", "scratch_member=False": "scratch_member=false"}
+explore_runs = [replace(s, argv=tuple(yaml_spelling.get(a, a) for a in s.argv)) for s in explore.runs]
+
 first = []
 for seed in (1, 2, 3, 4):
     for arm in ("finetune-pong", "finetune-phoenix", "lite"):
-        first += [s for s in sweep.runs if s.name.startswith(f"DemonAttack_{arm}") and s.name.endswith(f"_s{seed}")]
-order = first + [s for s in sweep.runs if s not in first]
-print(len(order), "runs, first:", [s.name for s in first], flush=True)
-run_local(order, 2, lambda o: print(o.name, o.status, o.message, flush=True))
+        first += [s for s in study.runs if s.name.startswith(f"DemonAttack_{arm}") and s.name.endswith(f"_s{seed}")]
+order = first + explore_runs + [s for s in study.runs if s not in first]
+
+
+def wait_for(pid: int) -> None:
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(30)
+
+
+def held(run_dir: Path) -> bool:
+    """Whether another process trains this run now (the lock of zoo_rl.run_dir.claim)."""
+    if not run_dir.is_dir():
+        return False
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock if this took it
+
+
+def run(spec) -> None:
+    if held(spec.run_dir):
+        print(spec.name, "skipped: another process trains it", flush=True)
+        return
+    outcome = execute(spec, threads=1)
+    print(outcome.name, outcome.status, outcome.message, flush=True)
+
+
+busy = [int(p) for p in sys.argv[1:]]
+print(len(order), "runs; first:", [s.name for s in order[:8]], "; waiting for", busy, flush=True)
+with ThreadPoolExecutor(max_workers=2) as pool:
+    for pid in busy:
+        pool.submit(wait_for, pid)
+    for spec in order:
+        pool.submit(run, spec)
