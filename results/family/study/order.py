@@ -7,7 +7,6 @@ its order. Each run has the argv `zoo-rl sweep` gives it: only the order of exec
 PIDs: runs already training (e.g. left by an earlier copy of this script); each holds a slot until
 it exits, and runs already started or finished are skipped (run directories are locked)."""
 
-import fcntl
 import os
 import sys
 import time
@@ -15,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from zoo_rl.errors import ConfigError
+from zoo_rl.run_dir import claim
 from zoo_rl.sweep.backends import execute
 from zoo_rl.sweep.grid import load_sweep
 
@@ -42,17 +43,14 @@ def wait_for(pid: int) -> None:
 
 
 def held(run_dir: Path) -> bool:
-    """Whether another process trains this run now (the lock of zoo_rl.run_dir.claim)."""
+    """Whether another process trains this run now (it holds zoo_rl.run_dir.claim's lock)."""
     if not run_dir.is_dir():
         return False
-    fd = os.open(run_dir, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
+        with claim(run_dir):
+            return False
+    except ConfigError:
         return True
-    finally:
-        os.close(fd)  # releases the lock if this took it
 
 
 def run(spec) -> None:

@@ -161,6 +161,7 @@ def write_summary(run_dirs: list[Path], output: Path, against: Sequence[str] = (
         raise ConfigError("no finished runs to summarise")
     versus = against_rows(records, against) if against else []
     output = Path(output).with_suffix(".md")
+    stem = output.with_name(output.stem)
     rows = summary_rows(records)
     atomic_write_csv(output.with_suffix(".csv"), rows)
     lines = [
@@ -176,7 +177,6 @@ def write_summary(run_dirs: list[Path], output: Path, against: Sequence[str] = (
         )
     aggregate = aggregate_rows(records)
     if aggregate:
-        stem = output.with_name(output.stem)
         atomic_write_csv(stem.with_name(stem.name + "-aggregate.csv"), aggregate)
         profile = plot_profile(records, stem.with_name(stem.name + "-profile.png"))
         first = aggregate[0]
@@ -195,7 +195,6 @@ def write_summary(run_dirs: list[Path], output: Path, against: Sequence[str] = (
             cells += [_ci(r, f"p_over_{role}", ".2f") for role in ("scratch", "best_source")]
             lines.append(f"| {r['method']} | {r['seeds']} | " + " | ".join(cells) + " |")
     if versus:
-        stem = output.with_name(output.stem)
         atomic_write_csv(stem.with_name(stem.name + "-against.csv"), versus)
         lines += [
             "",
