@@ -744,6 +744,21 @@ def test_prepare_zoo_gives_a_hand_built_sb3_model_the_start_of_a_transfer_run(ti
     env.close()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_prepare_zoo_starts_a_model_that_trains_on_cuda(tiny_zoo):
+    """The start's statistics are numpy work: they run on the CPU, and the extractors go back to
+    the model's device as the parameter objects its optimizer holds, so the model trains there."""
+    env = make_atari_vec_env("Breakout", 1, 0)
+    policy_kwargs = dict(features_extractor_class=ZooNatureCNN, features_extractor_kwargs=dict(zoo=zoo_files(tiny_zoo)))
+    model = PPO("CnnPolicy", env, policy_kwargs=policy_kwargs, n_steps=8, batch_size=8, device="cuda")
+    held = [id(p) for group in model.policy.optimizer.param_groups for p in group["params"]]
+    prepare_zoo(model, "Breakout", seed=1, steps=60)
+    assert [id(p) for p in model.policy.parameters()] == held
+    assert {p.device.type for p in model.policy.parameters()} == {"cuda"}
+    model.learn(16)
+    env.close()
+
+
 def test_domain_shift_is_scale_free_and_grows_with_the_mean_shift():
     from zoo_rl.rl.zoo.measures import domain_shift
     from zoo_rl.rl.zoo.start import CLOSE_SHIFT, choose_reference

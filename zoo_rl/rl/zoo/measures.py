@@ -70,7 +70,7 @@ def logme(gram: np.ndarray, fy: np.ndarray, yy: float, n: int) -> float:
 
 def logme_of(features: torch.Tensor, returns: np.ndarray) -> float:
     """LogME per sample of ``features`` (n x d) for the targets ``returns`` (n)."""
-    f = features.double().numpy()
+    f = features.detach().cpu().double().numpy()
     return logme(f.T @ f, f.T @ returns, float(returns @ returns), len(returns))
 
 
@@ -85,7 +85,7 @@ def logme_bootstrap(features: dict[str, torch.Tensor], returns: np.ndarray, bloc
     yy = np.array([returns[b] @ returns[b] for b in blocks])
     stats = {}
     for name, f in features.items():
-        f64 = f.double().numpy()
+        f64 = f.detach().cpu().double().numpy()
         grams = np.stack([f64[b].T @ f64[b] for b in blocks])
         stats[name] = (
             grams.reshape(len(blocks), -1),

@@ -118,6 +118,15 @@ def prepare_zoo(model: BaseAlgorithm, game: str, seed: int = 0, settings: AtariS
     if not extractors:
         raise ConfigError(f"prepare_zoo: the {type(model).__name__} policy has no ZooNatureCNN features extractor")
     detach_from_zoo(model)
-    return start_zoo(extractors, game, settings or AtariSettings(), seed + SEED_OFFSET, n_envs=START_ENVS,
-                     steps=steps, reference_prior=reference_prior, mixed=mixed, games=member_games(extractors[0]),
-                     files=extractors[0].member_files)  # fmt: skip
+    # The start's statistics are float64 numpy work on a few thousand frames: run it on the CPU
+    # whatever the model trains on (module.to keeps the parameter objects the optimizer holds).
+    device = model.device
+    for extractor in extractors:
+        extractor.cpu()
+    try:
+        return start_zoo(extractors, game, settings or AtariSettings(), seed + SEED_OFFSET, n_envs=START_ENVS,
+                         steps=steps, reference_prior=reference_prior, mixed=mixed,
+                         games=member_games(extractors[0]), files=extractors[0].member_files)  # fmt: skip
+    finally:
+        for extractor in extractors:
+            extractor.to(device)
