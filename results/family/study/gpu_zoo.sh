@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Full Zoo-Tuning seeds 1-4 of the family study on one lent GPU machine (16 cores, one H200), in
+# one call: the study's code (results/family/study/COMMIT, unpacked into .study/), the study's
+# argv for each run (as `zoo-rl sweep configs/family_study.yaml` gives it), paths as in the study's
+# worktree, one torch thread per run. DemonAttack's four runs (the target's arm) come first; the
+# four Atlantis runs are stopped at CHECK seconds if DemonAttack's would otherwise not finish by
+# DEADLINE. Only finished runs come back (checkpoints stay: they are too large to return).
+#
+# Prepared here, in the checkout's root (both folders ignored through .git/info/exclude, carried):
+#   mkdir .study && git archive $(cat results/family/study/COMMIT) zoo_rl | tar -x -C .study
+#   git show f7737a4 -- zoo_rl/rl/zoo | (cd .study && patch -p1)   # the study's code could not start a zoo on CUDA
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 -d .whl \
+#       gymnasium==1.4.0 ale-py==0.12.1 stable-baselines3==2.9.2 farama-notifications==0.0.6
+# and the checkout's tracked files kept under the transfer limit (results/ and the independent zoo moved aside).
+# Measured 2026-12-04 (one H200, 16 cores): four DemonAttack runs at once trained at 294-446 env steps/s
+# each (their logs) and had logged 153,600 steps each when stopped at 460 s: none finished, and a
+# 10-minute call will not finish four (three at once is untried).
+set -u
+CHECK=${CHECK:-170}
+DEADLINE=${DEADLINE:-525}
+ATLANTIS_SEEDS=${ATLANTIS_SEEDS-1 2 3 4}   # empty: DemonAttack's runs alone
+start=$(date +%s)
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+# zoo_rl reads its version from the installed package's metadata: give the unpacked code some.
+mkdir -p /tmp/site/zoo_rl-0.1.0.dist-info && printf 'Metadata-Version: 2.1\nName: zoo-rl\nVersion: 0.1.0\n' > /tmp/site/zoo_rl-0.1.0.dist-info/METADATA
+export PYTHONPATH=$PWD/.study:/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# The study worktree: its code (.study/zoo_rl, found first by `python -m` from there) and the zoo.
+mkdir -p /work/study && ln -sfn "$PWD/.study/zoo_rl" /work/study/zoo_rl && ln -sfn "$PWD/agents" /work/study/agents
+OUTDIR=/work/main/results/family/study
+mkdir -p "$OUTDIR/logs" "$OUT"
+nvidia-smi -L; python3 -c "import torch, stable_baselines3, ale_py; print(torch.__version__, stable_baselines3.__version__, ale_py.__version__)"
+zoo=""
+for m in phoenix spaceinvaders assault breakout pong; do zoo="$zoo /work/study/agents/family/${m}_ppo_s0.zip"; done
+declare -A pids
+launch() {  # game seed
+  local name="$1_zoo_ppo_s$2"
+  (cd /work/study && python3 -m zoo_rl.cli transfer "$1" --method zoo --seed "$2" --out "$OUTDIR" --algo ppo \
+    --steps 200000 --eval-episodes 10 --eval-freq 50000 --zoo $zoo) > "$OUTDIR/logs/$name.log" 2>&1 &
+  pids[$name]=$!
+}
+for s in 1 2 3 4; do launch DemonAttack $s; done
+for s in $ATLANTIS_SEEDS; do launch Atlantis $s; done
+while [ $(( $(date +%s) - start )) -lt "$CHECK" ] && [ -n "$(jobs -rp)" ]; do sleep 5; done
+# Slowest DemonAttack run: its last logged step and the time it has had.
+slowest=$(for s in 1 2 3 4; do grep -o "step [0-9]*/200000" "$OUTDIR/logs/DemonAttack_zoo_ppo_s$s.log" | tail -n 1 | tr -dc '0-9/' | cut -d/ -f1; done | sort -n | head -n 1)
+now=$(( $(date +%s) - start ))
+echo "at ${now}s the slowest DemonAttack run logged step ${slowest:-0}"
+if [ "${slowest:-0}" -eq 0 ] || [ $(( now + (200000 - slowest) * now / slowest * 11 / 10 )) -gt "$DEADLINE" ]; then
+  echo "stopping the Atlantis runs so that DemonAttack's can finish"
+  for s in $ATLANTIS_SEEDS; do kill "${pids[Atlantis_zoo_ppo_s$s]}" 2>/dev/null; done
+fi
+while [ $(( $(date +%s) - start )) -lt "$DEADLINE" ] && [ -n "$(jobs -rp)" ]; do sleep 5; done
+echo "done or out of time at $(( $(date +%s) - start ))s"
+kill $(jobs -rp) 2>/dev/null
+cd "$OUTDIR"
+finished=$(for d in *_zoo_ppo_s[1-4]; do [ -f "$d/eval.json" ] && echo "$d"; done)
+echo "finished: $finished"
+tar -czf "$OUT/runs.tar.gz" --exclude=checkpoint.pt --exclude=model.zip $finished logs
+tail -n 4 logs/*_zoo_ppo_s[1-4].log
