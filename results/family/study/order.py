@@ -30,14 +30,15 @@ first = []
 for seed in (1, 2, 3, 4):
     for arm in ("finetune-pong", "finetune-phoenix", "lite"):
         first += [s for s in study.runs if s.name.startswith(f"DemonAttack_{arm}") and s.name.endswith(f"_s{seed}")]
-# Then the runs still missing from a target's verdict: zoo seed 0 (resumed), Atlantis lite (its
-# target), the full zoo on DemonAttack (the first target's other arm) and Atlantis; the rest after.
+# Then the runs still missing from a target's verdict: zoo seed 0, Atlantis lite (its target),
+# scratch's two DemonAttack seeds (short runs: they fit before a session ends), the full zoo on
+# DemonAttack (the first target's other arm) and Atlantis; the rest after.
 def pick(game: str, arm: str) -> list:
     return [s for s in study.runs if s.name.startswith(f"{game}_{arm}_")]
 
 
 verdicts = pick("DemonAttack", "zoo")[:1] + pick("Atlantis", "zoo")[:1] + pick("Atlantis", "lite")
-verdicts += pick("DemonAttack", "zoo") + pick("Atlantis", "zoo")
+verdicts += pick("DemonAttack", "scratch") + pick("DemonAttack", "zoo") + pick("Atlantis", "zoo")
 head = first + explore_runs + list(dict.fromkeys(verdicts))
 order = head + [s for s in study.runs if s not in head]
 
