@@ -3,7 +3,8 @@ from the study's worktree (code in COMMIT), two runs at a time with one torch th
     cd /work/study && python /work/main/results/family/study/order.py [PID ...]
 First the runs the DemonAttack target is judged on (both finetunes and lite, seeds 1-4), then the
 exploration (results/family/explore/explore.yaml), then the runs the remaining verdicts need, then
-the rest of configs/family_study.yaml in its order. Each run has the argv `zoo-rl sweep` gives it: only the order of execution differs.
+the rest of configs/family_study.yaml in its order. Each run has the argv `zoo-rl sweep` gives it:
+only the order of execution differs.
 PIDs: runs already training (e.g. left by an earlier copy of this script); each holds a slot until
 it exits, and runs already started or finished are skipped (run directories are locked)."""
 
@@ -30,6 +31,8 @@ first = []
 for seed in (1, 2, 3, 4):
     for arm in ("finetune-pong", "finetune-phoenix", "lite"):
         first += [s for s in study.runs if s.name.startswith(f"DemonAttack_{arm}") and s.name.endswith(f"_s{seed}")]
+
+
 # Then the runs still missing from a target's verdict: zoo seed 0, Atlantis lite (its target),
 # scratch's two DemonAttack seeds (short runs: they fit before a session ends), the full zoo on
 # DemonAttack (the first target's other arm) and Atlantis; the rest after.
