@@ -34,15 +34,16 @@ for seed in (1, 2, 3, 4):
 
 
 # Then the runs still missing from a target's verdict: zoo seed 0, Atlantis lite (its target),
-# scratch's two DemonAttack seeds and the Atlantis finetunes (short runs: they fit before a session
-# ends), the full zoo on DemonAttack (the first target's other arm) and Atlantis; the rest after.
+# scratch's two DemonAttack seeds, the full zoo on DemonAttack (the first target's other arm: a pair
+# of its runs takes about 50 minutes, two pairs fit a session), the Atlantis finetunes (short runs)
+# and the full zoo on Atlantis; the rest after.
 def pick(game: str, arm: str) -> list:
     return [s for s in study.runs if s.name.startswith((f"{game}_{arm}_", f"{game}_{arm}-"))]
 
 
 verdicts = pick("DemonAttack", "zoo")[:1] + pick("Atlantis", "zoo")[:1] + pick("Atlantis", "lite")
-verdicts += pick("DemonAttack", "scratch") + pick("Atlantis", "finetune")
-verdicts += pick("DemonAttack", "zoo") + pick("Atlantis", "zoo")
+verdicts += pick("DemonAttack", "scratch") + pick("DemonAttack", "zoo")
+verdicts += pick("Atlantis", "finetune") + pick("Atlantis", "zoo")
 head = first + explore_runs + list(dict.fromkeys(verdicts))
 order = head + [s for s in study.runs if s not in head]
 
