@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Full Zoo-Tuning seeds 1-4 of the family study on one lent GPU machine (16 cores, one H200), in
-# one call: the study's code (results/family/study/COMMIT, unpacked into .study/), the study's
-# argv for each run (as `zoo-rl sweep configs/family_study.yaml` gives it), paths as in the study's
-# worktree, one torch thread per run. DemonAttack's four runs (the target's arm) come first; the
-# four Atlantis runs are stopped at CHECK seconds if DemonAttack's would otherwise not finish by
-# DEADLINE. Only finished runs come back (checkpoints stay: they are too large to return).
+# Family-study runs of one method (full Zoo-Tuning by default; METHOD=ensemble for the ensemble) on
+# one lent GPU machine (16 cores, one H200), in one call: the study's code
+# (results/family/study/COMMIT, unpacked into .study/), the study's argv for each run (as
+# `zoo-rl sweep configs/family_study.yaml` gives it), paths as in the study's worktree, one torch
+# thread per run. The first game's runs come first; the second game's are stopped at CHECK seconds
+# if the first game's would otherwise not finish by DEADLINE. Only finished runs come back
+# (checkpoints stay: they are too large to return). For example:
+#   FIRST_GAME=Atlantis FIRST_SEEDS="1 2 3" SECOND_SEEDS="" bash results/family/study/gpu_zoo.sh
+#   METHOD=ensemble FIRST_SEEDS="0 1 2" SECOND_SEEDS="" bash results/family/study/gpu_zoo.sh
 #
 # Prepared here, in the checkout's root (both folders ignored through .git/info/exclude, carried):
 #   mkdir .study && git archive $(cat results/family/study/COMMIT) zoo_rl | tar -x -C .study
@@ -18,7 +21,9 @@
 set -u
 CHECK=${CHECK:-170}
 DEADLINE=${DEADLINE:-525}
-ATLANTIS_SEEDS=${ATLANTIS_SEEDS-1 2 3 4}   # empty: DemonAttack's runs alone
+METHOD=${METHOD:-zoo}                       # or ensemble: the same argv with --method ensemble
+FIRST_GAME=${FIRST_GAME:-DemonAttack}; FIRST_SEEDS=${FIRST_SEEDS-1 2 3 4}
+SECOND_GAME=${SECOND_GAME:-Atlantis}; SECOND_SEEDS=${SECOND_SEEDS-1 2 3 4}   # empty: the first game's runs alone
 start=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 # zoo_rl reads its version from the installed package's metadata: give the unpacked code some.
@@ -33,27 +38,27 @@ zoo=""
 for m in phoenix spaceinvaders assault breakout pong; do zoo="$zoo /work/study/agents/family/${m}_ppo_s0.zip"; done
 declare -A pids
 launch() {  # game seed
-  local name="$1_zoo_ppo_s$2"
-  (cd /work/study && python3 -m zoo_rl.cli transfer "$1" --method zoo --seed "$2" --out "$OUTDIR" --algo ppo \
+  local name="$1_${METHOD}_ppo_s$2"
+  (cd /work/study && python3 -m zoo_rl.cli transfer "$1" --method "$METHOD" --seed "$2" --out "$OUTDIR" --algo ppo \
     --steps 200000 --eval-episodes 10 --eval-freq 50000 --zoo $zoo) > "$OUTDIR/logs/$name.log" 2>&1 &
   pids[$name]=$!
 }
-for s in 1 2 3 4; do launch DemonAttack $s; done
-for s in $ATLANTIS_SEEDS; do launch Atlantis $s; done
+for s in $FIRST_SEEDS; do launch "$FIRST_GAME" "$s"; done
+for s in $SECOND_SEEDS; do launch "$SECOND_GAME" "$s"; done
 while [ $(( $(date +%s) - start )) -lt "$CHECK" ] && [ -n "$(jobs -rp)" ]; do sleep 5; done
-# Slowest DemonAttack run: its last logged step and the time it has had.
-slowest=$(for s in 1 2 3 4; do grep -o "step [0-9]*/200000" "$OUTDIR/logs/DemonAttack_zoo_ppo_s$s.log" | tail -n 1 | tr -dc '0-9/' | cut -d/ -f1; done | sort -n | head -n 1)
+# The first game's slowest run: its last logged step and the time it has had.
+slowest=$(for s in $FIRST_SEEDS; do grep -o "step [0-9]*/200000" "$OUTDIR/logs/${FIRST_GAME}_${METHOD}_ppo_s$s.log" | tail -n 1 | tr -dc '0-9/' | cut -d/ -f1; done | sort -n | head -n 1)
 now=$(( $(date +%s) - start ))
-echo "at ${now}s the slowest DemonAttack run logged step ${slowest:-0}"
+echo "at ${now}s the slowest $FIRST_GAME run logged step ${slowest:-0}"
 if [ "${slowest:-0}" -eq 0 ] || [ $(( now + (200000 - slowest) * now / slowest * 11 / 10 )) -gt "$DEADLINE" ]; then
-  echo "stopping the Atlantis runs so that DemonAttack's can finish"
-  for s in $ATLANTIS_SEEDS; do kill "${pids[Atlantis_zoo_ppo_s$s]}" 2>/dev/null; done
+  echo "stopping the $SECOND_GAME runs so that the $FIRST_GAME runs can finish"
+  for s in $SECOND_SEEDS; do kill "${pids[${SECOND_GAME}_${METHOD}_ppo_s$s]}" 2>/dev/null; done
 fi
 while [ $(( $(date +%s) - start )) -lt "$DEADLINE" ] && [ -n "$(jobs -rp)" ]; do sleep 5; done
 echo "done or out of time at $(( $(date +%s) - start ))s"
 kill $(jobs -rp) 2>/dev/null
 cd "$OUTDIR"
-finished=$(for d in *_zoo_ppo_s[1-4]; do [ -f "$d/eval.json" ] && echo "$d"; done)
+finished=$(for d in *_"${METHOD}"_ppo_s[0-4]; do [ -f "$d/eval.json" ] && echo "$d"; done)
 echo "finished: $finished"
 tar -czf "$OUT/runs.tar.gz" --exclude=checkpoint.pt --exclude=model.zip $finished logs
-tail -n 4 logs/*_zoo_ppo_s[1-4].log
+tail -n 4 logs/*_"${METHOD}"_ppo_s[0-4].log
