@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Family-study runs of one method (full Zoo-Tuning by default; METHOD=ensemble for the ensemble) on
-# one lent GPU machine (16 cores, one H200), in one call: the study's code
-# (results/family/study/COMMIT, unpacked into .study/), the study's argv for each run (as
-# `zoo-rl sweep configs/family_study.yaml` gives it), paths as in the study's worktree, one torch
+# one lent GPU machine (16 cores, one H200), in one call: the study's code and grid
+# (results/family/study/COMMIT, unpacked into .study/), each run's argv taken from that grid (what
+# `zoo-rl sweep configs/family_study.yaml` runs), paths as in the study's worktree, one torch
 # thread per run. The first game's runs come first; the second game's are stopped at CHECK seconds
 # if the first game's would otherwise not finish by DEADLINE. Only finished runs come back
 # (checkpoints stay: they are too large to return). For example:
@@ -10,7 +10,7 @@
 #   METHOD=ensemble FIRST_SEEDS="0 1 2" SECOND_SEEDS="" bash results/family/study/gpu_zoo.sh
 #
 # Prepared here, in the checkout's root (both folders ignored through .git/info/exclude, carried):
-#   mkdir .study && git archive $(cat results/family/study/COMMIT) zoo_rl | tar -x -C .study
+#   mkdir .study && git archive $(cat results/family/study/COMMIT) zoo_rl configs | tar -x -C .study
 #   git show f7737a4 -- zoo_rl/rl/zoo | (cd .study && patch -p1)   # the study's code could not start a zoo on CUDA
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 -d .whl \
 #       gymnasium==1.4.0 ale-py==0.12.1 stable-baselines3==2.9.2 farama-notifications==0.0.6
@@ -29,18 +29,23 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 # zoo_rl reads its version from the installed package's metadata: give the unpacked code some.
 mkdir -p /tmp/site/zoo_rl-0.1.0.dist-info && printf 'Metadata-Version: 2.1\nName: zoo-rl\nVersion: 0.1.0\n' > /tmp/site/zoo_rl-0.1.0.dist-info/METADATA
 export PYTHONPATH=$PWD/.study:/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-# The study worktree: its code (.study/zoo_rl, found first by `python -m` from there) and the zoo.
-mkdir -p /work/study && ln -sfn "$PWD/.study/zoo_rl" /work/study/zoo_rl && ln -sfn "$PWD/agents" /work/study/agents
+# The study worktree: its code (.study/zoo_rl, found first by `python -m` from there), grid and zoo.
+mkdir -p /work/study
+for d in zoo_rl configs; do ln -sfn "$PWD/.study/$d" "/work/study/$d"; done
+ln -sfn "$PWD/agents" /work/study/agents
 OUTDIR=/work/main/results/family/study
 mkdir -p "$OUTDIR/logs" "$OUT"
 nvidia-smi -L; python3 -c "import torch, stable_baselines3, ale_py; print(torch.__version__, stable_baselines3.__version__, ale_py.__version__)"
-zoo=""
-for m in phoenix spaceinvaders assault breakout pong; do zoo="$zoo /work/study/agents/family/${m}_ppo_s0.zip"; done
 declare -A pids
-launch() {  # game seed
-  local name="$1_${METHOD}_ppo_s$2"
-  (cd /work/study && python3 -m zoo_rl.cli transfer "$1" --method "$METHOD" --seed "$2" --out "$OUTDIR" --algo ppo \
-    --steps 200000 --eval-episodes 10 --eval-freq 50000 --zoo $zoo) > "$OUTDIR/logs/$name.log" 2>&1 &
+launch() {  # game seed: the run's argv as the study's grid gives it, one argument per line
+  local name="$1_${METHOD}_ppo_s$2" argv
+  mapfile -t argv < <(cd /work/study && python3 -c 'import sys; from pathlib import Path
+from zoo_rl.sweep.grid import load_sweep
+runs = load_sweep(Path("configs/family_study.yaml"), None, Path(sys.argv[2])).runs
+print(*next(s.argv for s in runs if s.name == sys.argv[1]), sep="\n")' "$name" "$OUTDIR")
+  [ "${#argv[@]}" -gt 0 ] || { echo "$name: not in the study's grid"; return 1; }
+  echo "\$ zoo-rl ${argv[*]}" >> "$OUTDIR/logs/$name.log"
+  (cd /work/study && exec python3 -m zoo_rl.cli "${argv[@]}") >> "$OUTDIR/logs/$name.log" 2>&1 &
   pids[$name]=$!
 }
 for s in $FIRST_SEEDS; do launch "$FIRST_GAME" "$s"; done
