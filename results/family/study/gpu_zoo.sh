@@ -37,19 +37,21 @@ OUTDIR=/work/main/results/family/study
 mkdir -p "$OUTDIR/logs" "$OUT"
 nvidia-smi -L; python3 -c "import torch, stable_baselines3, ale_py; print(torch.__version__, stable_baselines3.__version__, ale_py.__version__)"
 declare -A pids
-launch() {  # game seed: the run's argv as the study's grid gives it, one argument per line
-  local name="$1_${METHOD}_ppo_s$2" argv
-  mapfile -t argv < <(cd /work/study && python3 -c 'import sys; from pathlib import Path
-from zoo_rl.sweep.grid import load_sweep
-runs = load_sweep(Path("configs/family_study.yaml"), None, Path(sys.argv[2])).runs
-print(*next(s.argv for s in runs if s.name == sys.argv[1]), sep="\n")' "$name" "$OUTDIR")
-  [ "${#argv[@]}" -gt 0 ] || { echo "$name: not in the study's grid"; return 1; }
+names=$(for s in $FIRST_SEEDS; do echo "${FIRST_GAME}_${METHOD}_ppo_s$s"; done
+        for s in $SECOND_SEEDS; do echo "${SECOND_GAME}_${METHOD}_ppo_s$s"; done)
+# Each run's argv as the study's grid gives it, the grid read once: one line per run, its name and
+# its arguments tab-separated (the first game's runs first).
+while IFS=$'\t' read -r -a line; do
+  name=${line[0]}; argv=("${line[@]:1}")
+  [ "${#argv[@]}" -gt 0 ] || { echo "$name: not in the study's grid"; continue; }
   echo "\$ zoo-rl ${argv[*]}" >> "$OUTDIR/logs/$name.log"
   (cd /work/study && exec python3 -m zoo_rl.cli "${argv[@]}") >> "$OUTDIR/logs/$name.log" 2>&1 &
   pids[$name]=$!
-}
-for s in $FIRST_SEEDS; do launch "$FIRST_GAME" "$s"; done
-for s in $SECOND_SEEDS; do launch "$SECOND_GAME" "$s"; done
+done < <(cd /work/study && python3 -c 'import sys; from pathlib import Path
+from zoo_rl.sweep.grid import load_sweep
+runs = {s.name: s.argv for s in load_sweep(Path("configs/family_study.yaml"), None, Path(sys.argv[1])).runs}
+for name in sys.argv[2:]:
+    print(name, *runs.get(name, ()), sep="\t")' "$OUTDIR" $names)
 while [ $(( $(date +%s) - start )) -lt "$CHECK" ] && [ -n "$(jobs -rp)" ]; do sleep 5; done
 # The first game's slowest run: its last logged step and the time it has had.
 slowest=$(for s in $FIRST_SEEDS; do grep -o "step [0-9]*/200000" "$OUTDIR/logs/${FIRST_GAME}_${METHOD}_ppo_s$s.log" | tail -n 1 | tr -dc '0-9/' | cut -d/ -f1; done | sort -n | head -n 1)
