@@ -50,6 +50,21 @@ def test_aggregates_and_improvement_probability_on_known_scores():
     assert p["same"][0] == pytest.approx(0.5)
 
 
+def test_an_interval_does_not_depend_on_the_other_methods_in_the_report():
+    # A report that gains a method must not move the intervals of the ones it had.
+    rng = np.random.default_rng(3)
+    runs = {name: rng.normal(shift, 1.0, (5, 1)) for name, shift in (("a", 0.0), ("b", 0.4), ("c", 0.8), ("d", 1.2))}
+    pairs = {f"{x}>{y}": (runs[x], runs[y]) for x in runs for y in runs if x != y}
+    alone = {k: improvement_probability({k: xy})[k] for k, xy in pairs.items()}
+    assert improvement_probability(pairs) == alone
+    assert aggregate_intervals(runs) == {k: aggregate_intervals({k: s})[k] for k, s in runs.items()}
+    taus = np.linspace(-2.0, 3.0, 11)
+    together = performance_profiles(runs, taus)
+    for k, s in runs.items():
+        alone_profile = performance_profiles({k: s}, taus)[k]
+        assert all(np.array_equal(u, v) for u, v in zip(together[k], alone_profile, strict=True))
+
+
 def test_performance_profile_counts_runs_above_each_threshold():
     scores = {"a": np.array([[0.1, 0.5], [0.3, 0.9]]), "b": np.array([[0.2, 0.4]])}
     profiles = performance_profiles(scores, np.array([0.0, 0.25, 0.6, 1.0]))

@@ -26,22 +26,34 @@ SEED = 0  # every report is reproducible: same runs, same intervals
 Interval = tuple[float, float, float]  # point, low, high
 
 
-def _bootstrap(scores: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]], func: Callable[..., np.ndarray]):
-    from rliable import library as rly
-
-    # rliable draws its resampling indices from numpy's global generator (its random_state
-    # only reaches arch): seed that for reproducible reports, and give the caller's state back.
+def _seeded(draw: Callable[[], object]):
+    """``draw()`` with numpy's global generator seeded, and the caller's state given back:
+    rliable draws its resampling indices from the global generator (its random_state only
+    reaches arch)."""
     state = np.random.get_state()
     np.random.seed(SEED)
     try:
         with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes
             warnings.simplefilter("ignore", FutureWarning)
-            return rly.get_interval_estimates(
-                {k: (list(v) if isinstance(v, tuple) else v) for k, v in scores.items()}, func,
-                reps=REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(SEED),
-            )  # fmt: skip
+            return draw()
     finally:
         np.random.set_state(state)
+
+
+def _bootstrap(scores: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]], func: Callable[..., np.ndarray]):
+    from rliable import library as rly
+
+    # One seeded draw per entry: an entry's interval depends on its own runs only, not on which
+    # other methods share the report.
+    points, intervals = {}, {}
+    for key, value in scores.items():
+        point, ci = _seeded(lambda k=key, v=value: rly.get_interval_estimates(
+            {k: list(v) if isinstance(v, tuple) else v}, func,
+            reps=REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(SEED),
+        ))  # fmt: skip
+        points.update(point)
+        intervals.update(ci)
+    return points, intervals
 
 
 def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,15 +115,10 @@ def performance_profiles(scores: Mapping[str, np.ndarray], taus: np.ndarray) -> 
     bootstrap band (NaN for one run), as (profile, low, high)."""
     from rliable import library as rly
 
-    many = {k: s for k, s in scores.items() if len(s) > 1}
-    state = np.random.get_state()
-    np.random.seed(SEED)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            _, bands = rly.create_performance_profile(many, taus, reps=REPS, confidence_interval_size=CONFIDENCE) \
-                if many else ({}, {})  # fmt: skip
-    finally:
-        np.random.set_state(state)
+    bands = {
+        k: _seeded(lambda k=k, s=s: rly.create_performance_profile(
+            {k: s}, taus, reps=REPS, confidence_interval_size=CONFIDENCE)[1][k])
+        for k, s in scores.items() if len(s) > 1
+    }  # fmt: skip
     nan = np.full(len(taus), math.nan)
     return {k: (rly.score_distributions(s, taus), *bands.get(k, (nan, nan))) for k, s in scores.items()}
