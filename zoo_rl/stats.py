@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -26,8 +27,9 @@ SEED = 0  # every report is reproducible: same runs, same intervals
 Interval = tuple[float, float, float]  # point, low, high
 
 
-def _seeded(draw: Callable[[], object]):
-    """``draw()`` with numpy's global generator seeded, and the caller's state given back:
+@contextmanager
+def _seeded() -> Iterator[None]:
+    """numpy's global generator seeded for the block, and the caller's state given back after:
     rliable draws its resampling indices from the global generator (its random_state only
     reaches arch)."""
     state = np.random.get_state()
@@ -35,25 +37,28 @@ def _seeded(draw: Callable[[], object]):
     try:
         with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes
             warnings.simplefilter("ignore", FutureWarning)
-            return draw()
+            yield
     finally:
         np.random.set_state(state)
 
 
-def _bootstrap(scores: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]], func: Callable[..., np.ndarray]):
+def _bootstrap(
+    scores: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]], func: Callable[..., np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each entry's (low, high) interval of ``func`` over its runs."""
     from rliable import library as rly
 
     # One seeded draw per entry: an entry's interval depends on its own runs only, not on which
     # other methods share the report.
-    points, intervals = {}, {}
+    intervals = {}
     for key, value in scores.items():
-        point, ci = _seeded(lambda k=key, v=value: rly.get_interval_estimates(
-            {k: list(v) if isinstance(v, tuple) else v}, func,
-            reps=REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(SEED),
-        ))  # fmt: skip
-        points.update(point)
+        with _seeded():
+            _, ci = rly.get_interval_estimates(
+                {key: list(value) if isinstance(value, tuple) else value}, func,
+                reps=REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(SEED),
+            )  # fmt: skip
         intervals.update(ci)
-    return points, intervals
+    return intervals
 
 
 def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,7 +75,7 @@ def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         if len(a) < 2:
             low = high = np.full_like(mean, math.nan)
         else:
-            _, ci = _bootstrap({"x": a}, lambda s: np.nanmean(s, axis=(0, 1)))
+            ci = _bootstrap({"x": a}, lambda s: np.nanmean(s, axis=(0, 1)))
             low, high = ci["x"]
     if squeeze:
         return mean[0], low[0], high[0]
@@ -87,7 +92,7 @@ def aggregate_intervals(scores: Mapping[str, np.ndarray]) -> dict[str, dict[str,
     many = {k: s for k, s in scores.items() if len(s) > 1}
     out: dict[str, dict[str, Interval]] = {k: {} for k in scores}
     for name, func in (("iqm", metrics.aggregate_iqm), ("mean", metrics.aggregate_mean)):
-        _, ci = _bootstrap(many, lambda s, f=func: np.array([f(s)])) if many else ({}, {})
+        ci = _bootstrap(many, lambda s, f=func: np.array([f(s)]))
         for k, s in scores.items():
             low, high = (ci[k][0, 0], ci[k][1, 0]) if k in ci else (math.nan, math.nan)
             out[k][name] = (float(func(s)), float(low), float(high))
@@ -102,7 +107,7 @@ def improvement_probability(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]]) 
     from rliable import metrics
 
     many = {k: xy for k, xy in pairs.items() if min(len(xy[0]), len(xy[1])) > 1}
-    _, ci = _bootstrap(many, lambda x, y: np.array([metrics.probability_of_improvement(x, y)])) if many else ({}, {})
+    ci = _bootstrap(many, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]))
     out = {}
     for k, (x, y) in pairs.items():
         low, high = (ci[k][0, 0], ci[k][1, 0]) if k in ci else (math.nan, math.nan)
@@ -115,10 +120,11 @@ def performance_profiles(scores: Mapping[str, np.ndarray], taus: np.ndarray) -> 
     bootstrap band (NaN for one run), as (profile, low, high)."""
     from rliable import library as rly
 
-    bands = {
-        k: _seeded(lambda k=k, s=s: rly.create_performance_profile(
-            {k: s}, taus, reps=REPS, confidence_interval_size=CONFIDENCE)[1][k])
-        for k, s in scores.items() if len(s) > 1
-    }  # fmt: skip
+    bands = {}
+    for k, s in scores.items():
+        if len(s) > 1:
+            with _seeded():
+                _, band = rly.create_performance_profile({k: s}, taus, reps=REPS, confidence_interval_size=CONFIDENCE)
+            bands[k] = band[k]
     nan = np.full(len(taus), math.nan)
     return {k: (rly.score_distributions(s, taus), *bands.get(k, (nan, nan))) for k, s in scores.items()}
